@@ -1,0 +1,54 @@
+//! Process-wide settings installed by [`crate::init`], read by every layer at request time.
+//!
+//! Layers read this on each request (one atomic load) instead of capturing it when they are
+//! built, so a layer constructed before `init()` still sees the installed configuration.
+
+use std::sync::{Arc, OnceLock};
+
+use http::HeaderName;
+
+use crate::propagation::Propagator;
+
+/// What the layers need to know about the installed telemetry.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `OTEL_SDK_DISABLED=true`: every layer is a pass-through.
+    pub disabled: bool,
+    /// The composite propagator built from `OTEL_PROPAGATORS`.
+    pub propagator: Propagator,
+    /// Sentry is initialised (a DSN was set): layers bind a hub per request.
+    pub sentry_enabled: bool,
+    /// Base URL of Jaeger UI (`JAEGER_UI_URL`), used to link Sentry events to the trace.
+    pub jaeger_ui_url: Option<Arc<str>>,
+    /// Headers never recorded anywhere (on top of authorization, cookie, set-cookie,
+    /// proxy-authorization).
+    pub sensitive_headers: Arc<[HeaderName]>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            disabled: false,
+            propagator: Propagator::default(),
+            sentry_enabled: false,
+            jaeger_ui_url: None,
+            sensitive_headers: Arc::from(Vec::new()),
+        }
+    }
+}
+
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
+static DEFAULT: OnceLock<Settings> = OnceLock::new();
+
+/// The installed settings, or the defaults when `init()` has not run.
+pub fn settings() -> &'static Settings {
+    SETTINGS
+        .get()
+        .unwrap_or_else(|| DEFAULT.get_or_init(Settings::default))
+}
+
+/// Installs the settings; the first call wins (like a global subscriber). Returns false when
+/// settings were already installed.
+pub fn install(settings: Settings) -> bool {
+    SETTINGS.set(settings).is_ok()
+}

@@ -1,0 +1,1 @@
+//! gRPC layers. SKELETON: lands with the layer work (issue 2).

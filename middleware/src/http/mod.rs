@@ -1,0 +1,1 @@
+//! HTTP layers. SKELETON: lands with the layer work (issue 2).

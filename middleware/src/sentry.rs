@@ -1,0 +1,1 @@
+//! Sentry glue. SKELETON: lands with the init work (issue 2).
