@@ -2,6 +2,7 @@
 //!
 //! - [`OtlpReceiver`]: an OTLP/gRPC + OTLP/HTTP trace collector that decodes the wire protocol
 //!   into [`SpanRecord`]s kept in memory (what Jaeger would ingest).
+//! - [`waterfall`]: the terminal and HTML waterfall views the `mesh` demo shows.
 //! - [`trace`]: trace trees ([`trace::Trace`]) with assertions that dump the tree on failure.
 //!
 //! Every server binds `127.0.0.1:0` (a free port) unless told otherwise, and stops when dropped.
@@ -12,6 +13,7 @@ pub mod otlp;
 pub mod record;
 mod store;
 pub mod trace;
+pub mod waterfall;
 
 pub use otlp::OtlpReceiver;
 pub use record::{AttrValue, EventRecord, LinkRecord, SpanKind, SpanRecord, Status};
