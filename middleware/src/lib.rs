@@ -8,7 +8,9 @@ pub mod http;
 pub mod init;
 pub mod propagation;
 pub mod sentry;
+pub mod shutdown;
 
 pub use config::ConfigError;
 pub use init::{init, Builder, Guard};
 pub use propagation::{Format, Propagator};
+pub use shutdown::shutdown_signal;
