@@ -7,8 +7,14 @@ pub mod grpc;
 pub mod http;
 pub mod init;
 pub mod propagation;
+pub mod redact;
 pub mod sentry;
+pub mod shutdown;
+
+mod body;
+mod span;
 
 pub use config::ConfigError;
 pub use init::{init, Builder, Guard};
 pub use propagation::{Format, Propagator};
+pub use shutdown::shutdown_signal;
