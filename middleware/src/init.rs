@@ -50,7 +50,7 @@ use opentelemetry::KeyValue;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::filter::EnvFilter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -385,15 +385,20 @@ impl Builder {
         if sentry.is_some() {
             // No SpanLayer: Sentry transactions come from SentrySpanProcessor, so a `tracing`
             // span is not sent twice. ERROR events become Sentry events; INFO/WARN breadcrumbs.
+            // The SDK's own diagnostics (a failed export, dropped spans) are logged but never
+            // sent to Sentry: a dead collector must not become one Sentry event per interval.
             layers.push(
                 ::sentry::integrations::tracing::ErrorLayer::new()
-                    .with_filter(LevelFilter::ERROR)
+                    .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+                        *m.level() == tracing::Level::ERROR && !is_otel_internal(m)
+                    }))
                     .boxed(),
             );
             layers.push(
                 ::sentry::integrations::tracing::BreadcrumbLayer::new()
                     .with_filter(tracing_subscriber::filter::filter_fn(|m| {
                         matches!(*m.level(), tracing::Level::WARN | tracing::Level::INFO)
+                            && !is_otel_internal(m)
                     }))
                     .boxed(),
             );
@@ -437,6 +442,11 @@ impl Builder {
             timeout: self.shutdown_timeout,
         })
     }
+}
+
+/// Events from the OpenTelemetry SDK/exporter themselves (`internal-logs`).
+fn is_otel_internal(meta: &tracing::Metadata<'_>) -> bool {
+    meta.target().starts_with("opentelemetry")
 }
 
 fn unknown_service() -> String {
