@@ -373,7 +373,7 @@ impl Builder {
                 sample_rate: Some(f64::from(cfg.sentry.traces_sample_rate)),
             });
         }
-        opentelemetry::global::set_text_map_propagator(GlobalPropagator(propagator.clone()));
+        opentelemetry::global::set_text_map_propagator(propagator.clone());
         opentelemetry::global::set_tracer_provider(provider.clone());
 
         // 4. The subscriber.
@@ -661,46 +661,3 @@ where
     }
 }
 
-/// TEMPORARY adapter until `Propagator` implements `TextMapPropagator` itself (prop branch):
-/// routes OpenTelemetry's global propagator through the composite one via a `HeaderMap`.
-#[derive(Debug)]
-struct GlobalPropagator(Propagator);
-
-impl opentelemetry::propagation::TextMapPropagator for GlobalPropagator {
-    fn inject_context(
-        &self,
-        cx: &opentelemetry::Context,
-        injector: &mut dyn opentelemetry::propagation::Injector,
-    ) {
-        let mut headers = http::HeaderMap::new();
-        self.0.inject(cx, &mut headers);
-        for (k, v) in &headers {
-            if let Ok(v) = v.to_str() {
-                injector.set(k.as_str(), v.to_owned());
-            }
-        }
-    }
-
-    fn extract_with_context(
-        &self,
-        _cx: &opentelemetry::Context,
-        extractor: &dyn opentelemetry::propagation::Extractor,
-    ) -> opentelemetry::Context {
-        let mut headers = http::HeaderMap::new();
-        for key in extractor.keys() {
-            if let (Ok(name), Some(value)) = (
-                http::HeaderName::from_bytes(key.as_bytes()),
-                extractor.get(key),
-            ) {
-                if let Ok(value) = http::HeaderValue::from_str(value) {
-                    headers.append(name, value);
-                }
-            }
-        }
-        self.0.extract(&headers)
-    }
-
-    fn fields(&self) -> opentelemetry::propagation::text_map_propagator::FieldIter<'_> {
-        opentelemetry::propagation::text_map_propagator::FieldIter::new(&[])
-    }
-}
