@@ -660,4 +660,3 @@ where
         writeln!(writer)
     }
 }
-

@@ -1,6 +1,7 @@
 //! A black-holed collector (accepts TCP, never answers) never blocks span creation, and the
 //! guard's drop returns within its bound. Completion is asserted under a generous timeout;
-//! timing itself is not asserted (the benchmarks measure it).
+//! timing itself is not asserted (the benchmarks measure it). OTLP/gRPC here; the
+//! http/protobuf twin is `init_blackhole_http.rs`.
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -28,6 +28,8 @@ async fn http_protobuf_export_and_guard_drop_flushes() {
         ),
         // Nothing is exported by the timer during the test: only the guard's flush sends.
         ("OTEL_BSP_SCHEDULE_DELAY", "600000".into()),
+        // RUST_LOG filters log output only: INFO spans are still exported.
+        ("RUST_LOG", "warn".into()),
     ]);
     let guard = tracebridge::Builder::from_config(cfg)
         .install()

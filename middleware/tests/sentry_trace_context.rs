@@ -67,6 +67,32 @@ fn events_carry_the_otel_trace_and_no_credentials() {
         });
         // 3. The helper.
         tracebridge::sentry::capture_error(&std::io::Error::other("disk full"));
+
+        // This service started the trace: downstream gets sentry-trace and this service's
+        // DSC (public key of SENTRY_DSN, environment, release, sample rate) in `baggage`.
+        let mut headers = http::HeaderMap::new();
+        tracebridge::global::settings()
+            .propagator
+            .inject(&opentelemetry::Context::current(), &mut headers);
+        assert_eq!(
+            headers.get("sentry-trace").and_then(|v| v.to_str().ok()),
+            Some(format!("{trace_id}-{span_id}-1").as_str())
+        );
+        let baggage = headers.get("baggage").unwrap().to_str().unwrap();
+        let members: Vec<&str> = baggage.split(',').collect();
+        for expected in [
+            format!("sentry-trace_id={trace_id}"),
+            "sentry-public_key=public".to_owned(),
+            "sentry-sample_rate=1".to_owned(),
+            "sentry-environment=test-env".to_owned(),
+            "sentry-release=svc%401.0.0".to_owned(),
+            "sentry-sampled=true".to_owned(),
+        ] {
+            assert!(
+                members.contains(&expected.as_str()),
+                "{expected} not in {baggage}"
+            );
+        }
     }
     drop(span); // ends the OTel span: SentrySpanProcessor finishes the transaction
 
