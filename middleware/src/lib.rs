@@ -67,7 +67,6 @@
 //! - [`sentry`]: Sentry events tied to the OpenTelemetry trace.
 //! - [`init`] / [`config`]: one init from the environment.
 
-
 pub mod config;
 pub mod global;
 pub mod grpc;
