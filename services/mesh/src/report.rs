@@ -29,7 +29,7 @@ pub fn trace_section(title: &str, trace: &Trace) -> String {
 
 /// The waterfall of `trace`.
 pub fn waterfall(trace: &Trace) -> String {
-    tracebridge_testkit::waterfall::render(trace)
+    trace.dump()
 }
 
 #[cfg(test)]
