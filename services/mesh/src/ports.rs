@@ -22,19 +22,23 @@ impl Ports {
     /// The contract's default addresses, each replaced by a free port when it is taken.
     pub fn defaults_or_free() -> std::io::Result<Self> {
         let pick = |default: &str| -> std::io::Result<SocketAddr> {
-            let addr: SocketAddr = default.parse().expect("contract defaults are valid addresses");
+            let addr: SocketAddr = default
+                .parse()
+                .expect("contract defaults are valid addresses");
             match TcpListener::bind(addr) {
                 Ok(_) => Ok(addr),
                 Err(_) => free_port(),
             }
         };
         Ports::distinct(|i| {
-            pick([
-                env::DEFAULT_A_LISTEN,
-                env::DEFAULT_B_LISTEN,
-                env::DEFAULT_C_LISTEN,
-                env::DEFAULT_C_HTTP_LISTEN,
-            ][i])
+            pick(
+                [
+                    env::DEFAULT_A_LISTEN,
+                    env::DEFAULT_B_LISTEN,
+                    env::DEFAULT_C_LISTEN,
+                    env::DEFAULT_C_HTTP_LISTEN,
+                ][i],
+            )
         })
     }
 
@@ -43,7 +47,9 @@ impl Ports {
         Ports::distinct(|_| free_port())
     }
 
-    fn distinct(mut pick: impl FnMut(usize) -> std::io::Result<SocketAddr>) -> std::io::Result<Self> {
+    fn distinct(
+        mut pick: impl FnMut(usize) -> std::io::Result<SocketAddr>,
+    ) -> std::io::Result<Self> {
         let mut chosen: Vec<SocketAddr> = Vec::with_capacity(4);
         for i in 0..4 {
             let mut addr = pick(i)?;
@@ -53,7 +59,12 @@ impl Ports {
             }
             chosen.push(addr);
         }
-        Ok(Ports { a: chosen[0], b: chosen[1], c: chosen[2], c_http: chosen[3] })
+        Ok(Ports {
+            a: chosen[0],
+            b: chosen[1],
+            c: chosen[2],
+            c_http: chosen[3],
+        })
     }
 
     /// a's base URL, `http://127.0.0.1:PORT`.
