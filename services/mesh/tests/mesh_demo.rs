@@ -86,3 +86,20 @@ fn mesh_runs_to_completion_and_shows_every_service() {
     }
     assert!(out.contains("mesh: all services stopped cleanly"), "{out}");
 }
+
+#[test]
+fn mesh_fails_clearly_when_a_service_cannot_start() {
+    // Every service rejects the configuration at init; mesh must say which one and why.
+    let output = Command::new(env!("CARGO_BIN_EXE_mesh"))
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env("OTEL_PROPAGATORS", "bogus")
+        .output()
+        .expect("run mesh");
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("mesh: service-c exited during startup"),
+        "{err}"
+    );
+    assert!(err.contains("OTEL_PROPAGATORS"), "{err}");
+}
