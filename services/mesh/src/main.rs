@@ -25,7 +25,8 @@ const USAGE: &str = "usage: mesh [--serve]
 
 Starts services a, b, c and an embedded OTLP receiver, sends a request in every trace header
 format (none, W3C, Jaeger, B3, Sentry-only) plus a failing one, prints each trace as a waterfall.
-  --serve   keep the mesh up afterwards and print the URLs; stop with Ctrl-C
+  --serve        keep the mesh up afterwards and print the URLs; stop with Ctrl-C
+  --free-ports   use free ports instead of the contract's defaults (8080, 50051, 50052, 8083)
 Environment: DEMO_DELAY_MS (default 20 here), OTEL_PROPAGATORS (default here adds b3),
 OTEL_EXPORTER_OTLP_ENDPOINT (export to e.g. Jaeger instead), JAEGER_UI_URL, SENTRY_DSN.";
 
@@ -46,9 +47,11 @@ fn main() -> ExitCode {
         };
     }
     let mut serve = false;
+    let mut free_ports = false;
     for arg in &args {
         match arg.as_str() {
             "--serve" => serve = true,
+            "--free-ports" => free_ports = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -66,7 +69,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(serve)) {
+    match runtime.block_on(run(serve, free_ports)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mesh: {e}");
@@ -79,7 +82,7 @@ fn env_set(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-async fn run(serve: bool) -> Result<(), String> {
+async fn run(serve: bool, free_ports: bool) -> Result<(), String> {
     let external = env_set("OTEL_EXPORTER_OTLP_ENDPOINT");
     let receiver = Arc::new(
         OtlpReceiver::start()
@@ -87,7 +90,12 @@ async fn run(serve: bool) -> Result<(), String> {
             .map_err(|e| format!("cannot start the embedded OTLP receiver: {e}"))?,
     );
     let exe = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
-    let ports = Ports::defaults_or_free().map_err(|e| format!("cannot find free ports: {e}"))?;
+    let ports = if free_ports {
+        Ports::free()
+    } else {
+        Ports::defaults_or_free()
+    }
+    .map_err(|e| format!("cannot find free ports: {e}"))?;
     let mut env = vec![];
     if env_set("DEMO_DELAY_MS").is_none() {
         env.push(("DEMO_DELAY_MS".to_owned(), "20".to_owned()));

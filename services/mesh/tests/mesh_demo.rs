@@ -23,6 +23,7 @@ impl Drop for KillOnDrop {
 #[test]
 fn mesh_runs_to_completion_and_shows_every_service() {
     let child = Command::new(env!("CARGO_BIN_EXE_mesh"))
+        .arg("--free-ports")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env_remove("OTEL_PROPAGATORS")
         .env_remove("SENTRY_DSN")
@@ -91,6 +92,7 @@ fn mesh_runs_to_completion_and_shows_every_service() {
 fn mesh_fails_clearly_when_a_service_cannot_start() {
     // Every service rejects the configuration at init; mesh must say which one and why.
     let output = Command::new(env!("CARGO_BIN_EXE_mesh"))
+        .arg("--free-ports")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env("OTEL_PROPAGATORS", "bogus")
         .output()
