@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Starts a throwaway Bugsink (Sentry-compatible server) on a free loopback port with a fresh data
-# dir, sets it up non-interactively (phone-home off, admin user, API token, team + project) and
-# prints one JSON line on stdout:
-#   {"url": ..., "api": ..., "dsn": ..., "token": ..., "project_id": ..., "pid": ..., "data_dir": ...}
+# dir, sets it up non-interactively (phone-home off, admin user, API token, a team, one project
+# per name given, default `mesh`) and prints one JSON line on stdout:
+#   {"url": ..., "api": ..., "token": ..., "pid": ..., "data_dir": ...,
+#    "projects": {NAME: {"id": ..., "dsn": ...}, ...}, "dsn": ..., "project_id": ...}
+# (`dsn` and `project_id` are the first project's.)   scripts/bugsink-start.sh [PROJECT...]
 # Stop it with scripts/bugsink-stop.sh PID DATA_DIR (by pid, never by name).
 # Needs scripts/ensure-bugsink.sh first. Env: BUGSINK_VENV (default <repo>/.venv-bugsink),
 # BUGSINK_DATA_DIR (default: a new temp dir).
@@ -74,8 +76,22 @@ call() { # METHOD PATH [JSON]
 }
 field() { "$py" -c "import json, sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
 team="$(call POST /teams/ '{"name":"demo"}' | field id)"
-project="$(call POST /projects/ "{\"name\":\"mesh\",\"team\":\"$team\"}" | field id)"
-dsn="$(call GET "/projects/$project/" | field dsn)"
+[ "$#" -gt 0 ] || set -- mesh
+projects=()
+for name in "$@"; do
+  case "$name" in
+    *[!A-Za-z0-9_.-]*|"") log "project name $name: use letters, digits, . _ -"; kill "$pid"; exit 1 ;;
+  esac
+  id="$(call POST /projects/ "{\"name\":\"$name\",\"team\":\"$team\"}" | field id)"
+  dsn="$(call GET "/projects/$id/" | field dsn)"
+  projects+=("$name" "$id" "$dsn")
+done
 
-"$py" -c 'import json, sys; k = ["url", "api", "dsn", "token", "project_id", "pid", "data_dir"]; print(json.dumps(dict(zip(k, sys.argv[1:]))))' \
-  "$url" "$api" "$dsn" "$token" "$project" "$pid" "$data" | tee "$data/bugsink.json"
+"$py" - "$url" "$api" "$token" "$pid" "$data" "${projects[@]}" <<'PY' | tee "$data/bugsink.json"
+import json, sys
+url, api, token, pid, data, *rest = sys.argv[1:]
+projects = {rest[i]: {"id": rest[i + 1], "dsn": rest[i + 2]} for i in range(0, len(rest), 3)}
+first = projects[rest[0]]
+print(json.dumps({"url": url, "api": api, "token": token, "pid": int(pid), "data_dir": data,
+                  "projects": projects, "dsn": first["dsn"], "project_id": first["id"]}))
+PY
