@@ -7,7 +7,11 @@ pub mod grpc;
 pub mod http;
 pub mod init;
 pub mod propagation;
+pub mod redact;
 pub mod sentry;
+
+mod body;
+mod span;
 
 pub use config::ConfigError;
 pub use init::{init, Builder, Guard};
