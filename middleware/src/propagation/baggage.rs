@@ -1,0 +1,265 @@
+//! W3C Baggage: `baggage: key=value;property,...`, percent-encoded values.
+//!
+//! Limits (W3C Baggage): at most [`MAX_ENTRIES`] list members, [`MAX_ENTRY_BYTES`] per member
+//! and [`MAX_TOTAL_BYTES`] in all; members beyond a limit are dropped, the rest are kept.
+//! OpenTelemetry's [`Baggage`] itself holds at most 64 entries (the current W3C minimum), so
+//! third-party entries past the 64th are dropped by it. Malformed members (bad key, bad octet,
+//! value not UTF-8 after decoding) are dropped one by one.
+//!
+//! `sentry-*` members are the Sentry DSC: when the `sentry` format is on they are split off into
+//! a [`SentryDsc`] (verbatim) instead of the [`Baggage`].
+
+use http::HeaderValue;
+use opentelemetry::baggage::Baggage;
+use percent_encoding::{percent_decode, AsciiSet, CONTROLS};
+
+use super::hex::trim_ows;
+use super::sentry::SentryDsc;
+
+/// Most list members read or written.
+pub const MAX_ENTRIES: usize = 180;
+/// Longest list member read or written.
+pub const MAX_ENTRY_BYTES: usize = 4096;
+/// Longest `baggage` header written; reading stops after this many bytes of members.
+pub const MAX_TOTAL_BYTES: usize = 8192;
+
+/// Everything that is not a `baggage-octet` (W3C Baggage: 0x21, 0x23-0x2B, 0x2D-0x3A,
+/// 0x3C-0x5B, 0x5D-0x7E), plus `%` itself.
+const VALUE_ENCODE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b',')
+    .add(b';')
+    .add(b'\\')
+    .add(b'%');
+
+/// RFC 7230 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn is_baggage_octet(b: u8) -> bool {
+    matches!(b, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e)
+}
+
+/// Reads every `baggage` header value: W3C members go into `baggage` when `w3c`, `sentry-*`
+/// members into the returned DSC when `dsc` (otherwise they are ordinary members).
+pub(crate) fn parse<'a>(
+    values: impl Iterator<Item = &'a [u8]>,
+    w3c: bool,
+    dsc: bool,
+    baggage: &mut Baggage,
+) -> Option<SentryDsc> {
+    let mut seen = 0usize;
+    let mut total = 0usize;
+    let mut dsc_buf: Vec<u8> = Vec::new();
+    'headers: for value in values {
+        for member in value.split(|&b| b == b',') {
+            let member = trim_ows(member);
+            if member.is_empty() {
+                continue;
+            }
+            seen += 1;
+            total += member.len();
+            if seen > MAX_ENTRIES || total > MAX_TOTAL_BYTES {
+                break 'headers;
+            }
+            if member.len() > MAX_ENTRY_BYTES {
+                continue;
+            }
+            let (kv, props) = match member.iter().position(|&b| b == b';') {
+                Some(i) => (&member[..i], trim_ows(&member[i + 1..])),
+                None => (member, &b""[..]),
+            };
+            let Some(eq) = kv.iter().position(|&b| b == b'=') else {
+                continue;
+            };
+            let key = trim_ows(&kv[..eq]);
+            let val = trim_ows(&kv[eq + 1..]);
+            if key.is_empty()
+                || !key.iter().all(|&b| is_tchar(b))
+                || !val.iter().all(|&b| is_baggage_octet(b))
+                || !props.iter().all(|&b| (0x20..=0x7e).contains(&b))
+            {
+                continue;
+            }
+            if dsc && key.starts_with(b"sentry-") {
+                if !dsc_buf.is_empty() {
+                    dsc_buf.push(b',');
+                }
+                dsc_buf.extend_from_slice(member);
+            } else if w3c {
+                let Ok(val) = percent_decode(val).decode_utf8() else {
+                    continue;
+                };
+                // Checked to be tchar / visible ASCII above.
+                let key = String::from_utf8_lossy(key).into_owned();
+                let props = String::from_utf8_lossy(props).into_owned();
+                baggage.insert_with_metadata(key, val.into_owned(), props);
+            }
+        }
+    }
+    if dsc_buf.is_empty() {
+        return None;
+    }
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(dsc_buf))
+        .ok()
+        .map(SentryDsc::from_validated)
+}
+
+/// Appends the W3C members of `baggage` (skipping `sentry-*` when `skip_sentry`) to `out`,
+/// `,`-separated, within `budget` bytes and [`MAX_ENTRIES`] - `used_entries` members. Returns the
+/// number of members written.
+pub(crate) fn push(
+    baggage: &Baggage,
+    skip_sentry: bool,
+    budget: usize,
+    used_entries: usize,
+    out: &mut Vec<u8>,
+) -> usize {
+    let start = out.len();
+    let mut written = 0;
+    let mut member = Vec::new();
+    for (key, (value, meta)) in baggage {
+        if used_entries + written >= MAX_ENTRIES {
+            break;
+        }
+        let key = key.as_str();
+        if skip_sentry && key.starts_with("sentry-") {
+            continue;
+        }
+        member.clear();
+        member.extend_from_slice(key.as_bytes());
+        member.push(b'=');
+        for chunk in percent_encoding::utf8_percent_encode(value.as_str(), VALUE_ENCODE) {
+            member.extend_from_slice(chunk.as_bytes());
+        }
+        let meta = meta.as_str();
+        if !meta.is_empty() {
+            member.push(b';');
+            member.extend_from_slice(meta.as_bytes());
+        }
+        let sep = usize::from(out.len() > start);
+        if member.len() > MAX_ENTRY_BYTES || out.len() - start + sep + member.len() > budget {
+            continue;
+        }
+        if sep == 1 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&member);
+        written += 1;
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::StringValue;
+
+    fn read(values: &[&str], dsc: bool) -> (Baggage, Option<SentryDsc>) {
+        let mut b = Baggage::new();
+        let d = parse(values.iter().map(|v| v.as_bytes()), true, dsc, &mut b);
+        (b, d)
+    }
+
+    #[test]
+    fn spec_examples() {
+        let (b, d) = read(&["key1=value1;property1;property2, key2 = value2, key3=value3; propertyKey=propertyValue"], true);
+        assert!(d.is_none());
+        assert_eq!(b.len(), 3);
+        assert_eq!(
+            b.get_with_metadata("key1").unwrap().1.as_str(),
+            "property1;property2"
+        );
+        assert_eq!(b.get("key2"), Some(&StringValue::from("value2")));
+        assert_eq!(
+            b.get_with_metadata("key3").unwrap().1.as_str(),
+            "propertyKey=propertyValue"
+        );
+        let (b, _) = read(&["userId=alice%20smith%2C%20%E2%82%AC%3B"], true);
+        assert_eq!(b.get("userId").unwrap().as_str(), "alice smith, €;");
+    }
+
+    #[test]
+    fn several_headers_merge_and_sentry_splits_off() {
+        let (b, d) = read(
+            &[
+                "other=1,sentry-trace_id=771a43a4192642f0b136d5159a501700",
+                "sentry-sample_rate=0.5, more=2",
+            ],
+            true,
+        );
+        assert_eq!(b.len(), 2);
+        assert_eq!(
+            d.unwrap().as_str(),
+            "sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-sample_rate=0.5"
+        );
+        // With the sentry format off, sentry-* are ordinary entries.
+        let (b, d) = read(&["sentry-sample_rate=0.5"], false);
+        assert!(d.is_none());
+        assert_eq!(b.get("sentry-sample_rate").unwrap().as_str(), "0.5");
+    }
+
+    #[test]
+    fn malformed_members_dropped_individually() {
+        let (b, _) = read(
+            &["good=1,bad key=2,noeq,=3,q=\"x\",utf=%FF,ok=%41,,sp=a b,v=ok;pro\u{7f}"],
+            true,
+        );
+        let mut keys: Vec<_> = b.iter().map(|(k, _)| k.as_str().to_string()).collect();
+        keys.sort();
+        assert_eq!(keys, ["good", "ok"]);
+        assert_eq!(b.get("ok").unwrap().as_str(), "A");
+    }
+
+    #[test]
+    fn limits() {
+        // Oversized member dropped, others kept.
+        let big = format!("big={}", "x".repeat(MAX_ENTRY_BYTES));
+        let (b, _) = read(&[&big, "small=1"], true);
+        assert!(b.get("big").is_none());
+        assert_eq!(b.get("small").unwrap().as_str(), "1");
+        // 10 000 entries: bounded, at most 64 stored by Baggage.
+        let many: Vec<String> = (0..10_000).map(|i| format!("k{i}=v")).collect();
+        let (b, _) = read(&[&many.join(",")], true);
+        assert_eq!(b.len(), 64);
+        // Members past 8192 bytes total are dropped.
+        let chunk = format!("a={}", "x".repeat(4000));
+        let chunk2 = format!("b={}", "x".repeat(4000));
+        let chunk3 = format!("c={}", "x".repeat(4000));
+        let (b, _) = read(&[&chunk, &chunk2, &chunk3], true);
+        assert!(b.get("a").is_some() && b.get("b").is_some() && b.get("c").is_none());
+    }
+
+    #[test]
+    fn encode_round_trip() {
+        let mut b = Baggage::new();
+        b.insert_with_metadata("user", "alice smith, €;%", "p1;p2=v");
+        b.insert("sentry-x", "1");
+        let mut out = Vec::new();
+        assert_eq!(push(&b, true, MAX_TOTAL_BYTES, 0, &mut out), 1);
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            "user=alice%20smith%2C%20%E2%82%AC%3B%25;p1;p2=v"
+        );
+        let (back, _) = read(&[std::str::from_utf8(&out).unwrap()], true);
+        assert_eq!(back.get("user").unwrap().as_str(), "alice smith, €;%");
+        assert_eq!(
+            back.get_with_metadata("user").unwrap().1.as_str(),
+            "p1;p2=v"
+        );
+    }
+
+    #[test]
+    fn encode_respects_budget() {
+        let mut b = Baggage::new();
+        b.insert("a", "x".repeat(100));
+        b.insert("b", "y".repeat(100));
+        let mut out = Vec::new();
+        assert_eq!(push(&b, false, 150, 0, &mut out), 1);
+        assert!(out.len() <= 150);
+        out.clear();
+        assert_eq!(push(&b, false, 8192, MAX_ENTRIES - 1, &mut out), 1);
+    }
+}

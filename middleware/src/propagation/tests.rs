@@ -1,0 +1,462 @@
+//! Composite behaviour: precedence, context contents, merged baggage, injection of every
+//! format, `OTEL_PROPAGATORS` parsing.
+
+use super::*;
+use opentelemetry::StringValue;
+
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const SPAN: &str = "00f067aa0ba902b7";
+const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (k, v) in pairs {
+        map.append(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_bytes(v).unwrap(),
+        );
+    }
+    map
+}
+
+fn all() -> Propagator {
+    Propagator::from_names("tracecontext,baggage,jaeger,b3,b3multi,sentry").unwrap()
+}
+
+fn remote(cx: &Context) -> (String, String, bool, bool) {
+    let span = cx.span();
+    let sc = span.span_context();
+    (
+        sc.trace_id().to_string(),
+        sc.span_id().to_string(),
+        sc.is_sampled(),
+        sc.is_remote(),
+    )
+}
+
+fn sentry_ctx(cx: &Context) -> Option<String> {
+    cx.get::<::sentry::TracePropagationContext>()
+        .map(|c| c.sentry_trace_header())
+}
+
+#[test]
+fn w3c_extract_gives_remote_parent_and_sentry_context() {
+    let cx = Propagator::default().extract(&headers(&[
+        ("traceparent", TP.as_bytes()),
+        ("tracestate", b"congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"),
+    ]));
+    assert_eq!(remote(&cx), (TRACE.into(), SPAN.into(), true, true));
+    assert_eq!(
+        cx.span().span_context().trace_state().header(),
+        "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"
+    );
+    assert_eq!(
+        sentry_ctx(&cx).as_deref(),
+        Some(&*format!("{TRACE}-{SPAN}-1"))
+    );
+}
+
+#[test]
+fn w3c_round_trip_keeps_flags_and_tracestate() {
+    let p = Propagator::from_names("tracecontext").unwrap();
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02";
+    let cx = p.extract(&headers(&[
+        ("traceparent", tp.as_bytes()),
+        ("tracestate", b"a=1, b=2"),
+    ]));
+    let mut out = HeaderMap::new();
+    p.inject(&cx, &mut out);
+    assert_eq!(out["traceparent"], tp);
+    assert_eq!(out["tracestate"], "a=1,b=2");
+    assert_eq!(out.len(), 2);
+}
+
+#[test]
+fn duplicated_traceparent_is_ignored() {
+    let cx = Propagator::default().extract(&headers(&[
+        ("traceparent", TP.as_bytes()),
+        ("traceparent", TP.as_bytes()),
+    ]));
+    assert!(!cx.span().span_context().is_valid());
+    assert!(cx.get::<::sentry::TracePropagationContext>().is_none());
+}
+
+#[test]
+fn invalid_traceparent_falls_through_to_next_format() {
+    let cx = Propagator::default().extract(&headers(&[
+        (
+            "traceparent",
+            b"00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        ),
+        ("uber-trace-id", b"a3ce929d0e0e4736:f067aa0ba902b7:0:1"),
+    ]));
+    assert_eq!(
+        remote(&cx),
+        (
+            "0000000000000000a3ce929d0e0e4736".into(),
+            SPAN.into(),
+            true,
+            true
+        )
+    );
+}
+
+#[test]
+fn non_utf8_and_hostile_values_give_empty_context() {
+    let cx = all().extract(&headers(&[
+        (
+            "traceparent",
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-\xff1",
+        ),
+        ("uber-trace-id", b"\xfe:1:0:1"),
+        ("b3", b"\x80"),
+        ("sentry-trace", "é".repeat(40).as_bytes()),
+        ("baggage", b"k=\xff\xfe"),
+    ]));
+    assert!(!cx.span().span_context().is_valid());
+    assert_eq!(cx.baggage().len(), 0);
+    assert!(cx.get::<SentryDsc>().is_none());
+}
+
+#[test]
+fn default_precedence_when_formats_disagree() {
+    let t = |c: char| c.to_string().repeat(32);
+    let s = |c: char| c.to_string().repeat(16);
+    let h = headers(&[
+        (
+            "traceparent",
+            format!("00-{}-{}-01", t('a'), s('a')).as_bytes(),
+        ),
+        (
+            "uber-trace-id",
+            format!("{}:{}:0:1", t('b'), s('b')).as_bytes(),
+        ),
+        ("b3", format!("{}-{}-1", t('c'), s('c')).as_bytes()),
+        (
+            "sentry-trace",
+            format!("{}-{}-1", t('d'), s('d')).as_bytes(),
+        ),
+    ]);
+    let p = all();
+    assert_eq!(remote(&p.extract(&h)).0, t('a'));
+    let p = all().with_precedence(&[Format::Sentry, Format::TraceContext]);
+    assert_eq!(remote(&p.extract(&h)).0, t('d'));
+    let p = all().with_precedence(&[Format::B3Multi]);
+    assert_eq!(remote(&p.extract(&h)).0, t('c'));
+    let p = Propagator::from_names("jaeger,sentry").unwrap();
+    assert_eq!(
+        remote(&p.extract(&h)).0,
+        t('b'),
+        "unconfigured formats are not read"
+    );
+    let p = Propagator::from_names("sentry").unwrap();
+    assert_eq!(remote(&p.extract(&h)).0, t('d'));
+}
+
+#[test]
+fn sentry_only_request_continues_the_trace() {
+    let trace = "771a43a4192642f0b136d5159a501700";
+    let dsc = format!(
+        "sentry-trace_id={trace},sentry-public_key=49d0f7386ad645858ae85020e393bef3,\
+         sentry-sample_rate=0.01337,sentry-sampled=true,sentry-sample_rand=0.0042"
+    );
+    let cx = Propagator::default().extract(&headers(&[
+        (
+            "sentry-trace",
+            format!("{trace}-b7ad6b7169203331-1").as_bytes(),
+        ),
+        ("baggage", format!("{dsc},userId=alice").as_bytes()),
+    ]));
+    assert_eq!(
+        remote(&cx),
+        (trace.into(), "b7ad6b7169203331".into(), true, true)
+    );
+    assert_eq!(
+        sentry_ctx(&cx).unwrap(),
+        format!("{trace}-b7ad6b7169203331-1")
+    );
+    assert_eq!(cx.get::<SentryDsc>().unwrap().as_str(), dsc);
+    assert_eq!(
+        cx.baggage().get("userId"),
+        Some(&StringValue::from("alice"))
+    );
+    assert!(cx.baggage().get("sentry-trace_id").is_none());
+}
+
+#[test]
+fn sentry_without_sampled_flag_is_deferred() {
+    let trace = "771a43a4192642f0b136d5159a501700";
+    let cx = Propagator::default().extract(&headers(&[(
+        "sentry-trace",
+        format!("{trace}-b7ad6b7169203331").as_bytes(),
+    )]));
+    // Sampled in OpenTelemetry (so the trace reaches Jaeger), undecided for Sentry.
+    assert_eq!(
+        remote(&cx),
+        (trace.into(), "b7ad6b7169203331".into(), true, true)
+    );
+    assert_eq!(
+        sentry_ctx(&cx).unwrap(),
+        format!("{trace}-b7ad6b7169203331")
+    );
+    let cx = Propagator::default().extract(&headers(&[(
+        "sentry-trace",
+        format!("{trace}-b7ad6b7169203331-0").as_bytes(),
+    )]));
+    assert!(!remote(&cx).2);
+    assert_eq!(
+        sentry_ctx(&cx).unwrap(),
+        format!("{trace}-b7ad6b7169203331-0")
+    );
+}
+
+#[test]
+fn dsc_of_another_trace_is_dropped() {
+    let cx = Propagator::default().extract(&headers(&[
+        ("traceparent", TP.as_bytes()),
+        (
+            "baggage",
+            b"sentry-trace_id=771a43a4192642f0b136d5159a501700,k=v",
+        ),
+    ]));
+    assert!(cx.get::<SentryDsc>().is_none());
+    assert_eq!(cx.baggage().get("k"), Some(&StringValue::from("v")));
+}
+
+#[test]
+fn jaeger_uberctx_goes_into_baggage_w3c_wins() {
+    let cx = Propagator::default().extract(&headers(&[
+        (
+            "uber-trace-id",
+            b"4bf92f3577b34da6a3ce929d0e0e4736%3A00f067aa0ba902b7%3A0%3A1",
+        ),
+        ("uberctx-user", b"alice%20smith"),
+        ("uberctx-k", b"jaeger"),
+        ("baggage", b"k=w3c"),
+    ]));
+    assert_eq!(remote(&cx), (TRACE.into(), SPAN.into(), true, true));
+    assert_eq!(
+        cx.baggage().get("user"),
+        Some(&StringValue::from("alice smith"))
+    );
+    assert_eq!(cx.baggage().get("k"), Some(&StringValue::from("w3c")));
+}
+
+#[test]
+fn b3_multi_extract_and_inject() {
+    let p = Propagator::from_names("b3multi").unwrap();
+    let cx = p.extract(&headers(&[
+        ("X-B3-TraceId", TRACE.as_bytes()),
+        ("X-B3-SpanId", SPAN.as_bytes()),
+        ("X-B3-Sampled", b"0"),
+    ]));
+    assert_eq!(remote(&cx), (TRACE.into(), SPAN.into(), false, true));
+    let mut out = HeaderMap::new();
+    p.inject(&cx, &mut out);
+    assert_eq!(out["x-b3-traceid"], TRACE);
+    assert_eq!(out["x-b3-spanid"], SPAN);
+    assert_eq!(out["x-b3-sampled"], "0");
+    assert!(out.get("b3").is_none());
+    // A single b3 is read by a b3multi propagator too.
+    let cx = p.extract(&headers(&[("b3", format!("{TRACE}-{SPAN}-1").as_bytes())]));
+    assert_eq!(remote(&cx), (TRACE.into(), SPAN.into(), true, true));
+}
+
+fn span_cx(trace: &str, span: &str, sampled: bool) -> Context {
+    Context::new().with_remote_span_context(SpanContext::new(
+        TraceId::from_hex(trace).unwrap(),
+        SpanId::from_hex(span).unwrap(),
+        TraceFlags::default().with_sampled(sampled),
+        false,
+        TraceState::NONE,
+    ))
+}
+
+#[test]
+fn inject_all_formats_with_own_dsc() {
+    let p = all().with_dsc(DscConfig {
+        public_key: Some("abc123".into()),
+        environment: Some("prod east".into()),
+        release: Some("svc@1.2.3".into()),
+        sample_rate: Some(0.25),
+    });
+    let cx = span_cx(TRACE, SPAN, true);
+    let mut out = HeaderMap::new();
+    p.inject(&cx, &mut out);
+    assert_eq!(out["traceparent"], TP);
+    assert!(out.get("tracestate").is_none());
+    assert_eq!(out["uber-trace-id"], format!("{TRACE}:{SPAN}:0:1"));
+    assert_eq!(out["b3"], format!("{TRACE}-{SPAN}-1"));
+    assert_eq!(out["x-b3-traceid"], TRACE);
+    assert_eq!(out["x-b3-sampled"], "1");
+    assert_eq!(out["sentry-trace"], format!("{TRACE}-{SPAN}-1"));
+    let mut rand = Vec::new();
+    sentry::sample_rand(TraceId::from_hex(TRACE).unwrap(), &mut rand);
+    assert_eq!(
+        out["baggage"],
+        format!(
+            "sentry-trace_id={TRACE},sentry-sampled=true,sentry-sample_rand={},\
+             sentry-public_key=abc123,sentry-sample_rate=0.25,sentry-environment=prod%20east,\
+             sentry-release=svc%401.2.3",
+            String::from_utf8(rand).unwrap()
+        )
+    );
+    assert_eq!(out.get_all("baggage").iter().count(), 1);
+}
+
+#[test]
+fn inject_forwards_dsc_unchanged_and_merges_baggage() {
+    let trace = "771a43a4192642f0b136d5159a501700";
+    let dsc = format!("sentry-trace_id={trace},sentry-sample_rate=0.5,sentry-sampled=true");
+    let p = Propagator::default().with_dsc(DscConfig {
+        public_key: Some("ours".into()),
+        ..DscConfig::default()
+    });
+    let incoming = p.extract(&headers(&[
+        (
+            "sentry-trace",
+            format!("{trace}-b7ad6b7169203331-1").as_bytes(),
+        ),
+        ("baggage", format!("{dsc},third=party%2C1;prop").as_bytes()),
+    ]));
+    // A local child span of the remote parent keeps the context values.
+    let cx = incoming.with_remote_span_context(SpanContext::new(
+        TraceId::from_hex(trace).unwrap(),
+        SpanId::from_hex(SPAN).unwrap(),
+        TraceFlags::SAMPLED,
+        false,
+        TraceState::NONE,
+    ));
+    let mut out = HeaderMap::new();
+    p.inject(&cx, &mut out);
+    assert_eq!(out["baggage"], format!("{dsc},third=party%2C1;prop"));
+    assert_eq!(out["sentry-trace"], format!("{trace}-{SPAN}-1"));
+    assert_eq!(out.get_all("baggage").iter().count(), 1);
+}
+
+#[test]
+fn inject_replaces_existing_headers_and_skips_invalid_span() {
+    let p = Propagator::default();
+    let mut out = headers(&[("traceparent", b"stale"), ("baggage", b"old=1")]);
+    p.inject(&span_cx(TRACE, SPAN, false), &mut out);
+    assert_eq!(out.get_all("traceparent").iter().count(), 1);
+    assert_eq!(
+        out["traceparent"],
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+    );
+    assert!(out["baggage"]
+        .to_str()
+        .unwrap()
+        .starts_with("sentry-trace_id="));
+    assert!(out["baggage"]
+        .to_str()
+        .unwrap()
+        .contains("sentry-sampled=false"));
+
+    let mut out = HeaderMap::new();
+    p.inject(&Context::new(), &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    // Baggage alone still propagates without a span.
+    let cx = Context::new().with_baggage([opentelemetry::KeyValue::new("k", "v")]);
+    p.inject(&cx, &mut out);
+    assert_eq!(out["baggage"], "k=v");
+    assert_eq!(out.len(), 1);
+}
+
+#[test]
+fn uberctx_written_only_without_baggage_format() {
+    let cx = span_cx(TRACE, SPAN, true).with_baggage([opentelemetry::KeyValue::new("User", "a b")]);
+    let mut out = HeaderMap::new();
+    Propagator::from_names("jaeger")
+        .unwrap()
+        .inject(&cx, &mut out);
+    assert_eq!(out["uberctx-user"], "a%20b");
+    assert!(out.get("baggage").is_none());
+    let mut out = HeaderMap::new();
+    Propagator::from_names("jaeger,baggage")
+        .unwrap()
+        .inject(&cx, &mut out);
+    assert!(out.get("uberctx-user").is_none());
+    assert_eq!(out["baggage"], "User=a%20b");
+}
+
+#[test]
+fn baggage_limits_on_inject_keep_dsc() {
+    let mut bag = Baggage::new();
+    for i in 0..3 {
+        bag.insert_with_metadata(format!("k{i}"), "x".repeat(2700), "");
+    }
+    let cx = span_cx(TRACE, SPAN, true).with_baggage(bag);
+    let mut out = HeaderMap::new();
+    Propagator::default().inject(&cx, &mut out);
+    let b = out["baggage"].to_str().unwrap();
+    assert!(b.starts_with("sentry-trace_id="));
+    assert!(b.len() <= MAX_TOTAL_BYTES, "{}", b.len());
+    assert_eq!(b.matches("=xxxx").count(), 2, "third entry does not fit");
+}
+
+#[test]
+fn traceresponse_value() {
+    let cx = span_cx(TRACE, SPAN, true);
+    assert_eq!(traceresponse(cx.span().span_context()), TP);
+}
+
+#[test]
+fn from_names_parsing() {
+    let p = Propagator::from_names(" tracecontext , B3Multi,sentry ").unwrap();
+    assert_eq!(
+        p.formats().collect::<Vec<_>>(),
+        [Format::TraceContext, Format::B3Multi, Format::Sentry]
+    );
+    assert_eq!(Propagator::from_names("none").unwrap().formats().count(), 0);
+    assert_eq!(
+        Propagator::from_names("")
+            .unwrap()
+            .formats()
+            .collect::<Vec<_>>(),
+        [
+            Format::TraceContext,
+            Format::Baggage,
+            Format::Jaeger,
+            Format::Sentry
+        ]
+    );
+    let err = Propagator::from_names("tracecontext,xray").unwrap_err();
+    assert_eq!(err.var, "OTEL_PROPAGATORS");
+    assert!(err.message.contains("\"xray\""), "{}", err.message);
+    assert!(err.message.contains("b3multi"), "{}", err.message);
+    let none = Propagator::from_names("none").unwrap();
+    let mut out = HeaderMap::new();
+    none.inject(&span_cx(TRACE, SPAN, true), &mut out);
+    assert!(out.is_empty());
+    assert!(!none
+        .extract(&headers(&[("traceparent", TP.as_bytes())]))
+        .span()
+        .span_context()
+        .is_valid());
+}
+
+#[test]
+fn text_map_propagator_interface() {
+    use std::collections::HashMap;
+    let p = Propagator::default();
+    let mut carrier: HashMap<String, String> = HashMap::new();
+    TextMapPropagator::inject_context(&p, &span_cx(TRACE, SPAN, true), &mut carrier);
+    assert_eq!(carrier["traceparent"], TP);
+    assert_eq!(carrier["uber-trace-id"], format!("{TRACE}:{SPAN}:0:1"));
+    carrier.insert("uberctx-x".into(), "1".into());
+    let cx = TextMapPropagator::extract(&p, &carrier);
+    assert_eq!(remote(&cx), (TRACE.into(), SPAN.into(), true, true));
+    assert_eq!(cx.baggage().get("x"), Some(&StringValue::from("1")));
+    let fields: Vec<&str> = p.fields().collect();
+    assert_eq!(
+        fields,
+        [
+            "traceparent",
+            "tracestate",
+            "baggage",
+            "uber-trace-id",
+            "sentry-trace"
+        ]
+    );
+}
