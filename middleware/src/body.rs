@@ -124,8 +124,15 @@ where
             }
             None => return inner.poll_frame(cx),
         };
-        if matches!(result, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
-            // The body is over: end the span now rather than when hyper drops the body.
+        let over = match &result {
+            // Trailers are the last frame; a gRPC client may keep the body long after it has
+            // read the status from them.
+            Poll::Ready(Some(Ok(frame))) => frame.is_trailers(),
+            Poll::Ready(None | Some(Err(_))) => true,
+            Poll::Pending => false,
+        };
+        if over {
+            // The body is over: end the span now rather than when its owner drops the body.
             *this.tracking = None;
         }
         result

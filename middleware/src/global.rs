@@ -37,6 +37,30 @@ impl Default for Settings {
     }
 }
 
+/// Headers that are never recorded (spans, logs, Sentry events), whatever the configuration.
+pub const ALWAYS_SENSITIVE_HEADERS: [&str; 4] = [
+    "authorization",
+    "cookie",
+    "set-cookie",
+    "proxy-authorization",
+];
+
+impl Settings {
+    /// Whether a header must never be recorded: one of [`ALWAYS_SENSITIVE_HEADERS`] or one
+    /// listed in `TRACEBRIDGE_SENSITIVE_HEADERS`. Case-insensitive.
+    pub fn is_sensitive_header(&self, name: &str) -> bool {
+        is_sensitive_header(name, &self.sensitive_headers)
+    }
+}
+
+/// [`Settings::is_sensitive_header`] for an explicit extra list.
+pub fn is_sensitive_header(name: &str, extra: &[HeaderName]) -> bool {
+    ALWAYS_SENSITIVE_HEADERS
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(name))
+        || extra.iter().any(|h| h.as_str().eq_ignore_ascii_case(name))
+}
+
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
 static DEFAULT: OnceLock<Settings> = OnceLock::new();
 
@@ -51,4 +75,25 @@ pub fn settings() -> &'static Settings {
 /// settings were already installed.
 pub fn install(settings: Settings) -> bool {
     SETTINGS.set(settings).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensitive_headers_are_case_insensitive_and_include_the_extra_list() {
+        let extra = [HeaderName::from_static("x-api-key")];
+        for h in [
+            "Authorization",
+            "COOKIE",
+            "set-cookie",
+            "Proxy-Authorization",
+            "X-Api-Key",
+        ] {
+            assert!(is_sensitive_header(h, &extra), "{h}");
+        }
+        assert!(!is_sensitive_header("x-request-id", &extra));
+        assert!(!is_sensitive_header("x-api-key", &[]));
+    }
 }

@@ -1,25 +1,696 @@
-//! One init from the environment. SKELETON: lands with the init work (issue 2).
+//! One init from the environment (`OTEL_*`, `SENTRY_*`, `RUST_LOG`; see [`crate::config`]),
+//! with builder overrides, returning a [`Guard`] that flushes on drop.
+//!
+//! What [`Builder::install`] sets up, in order:
+//!
+//! 1. **Sentry** (when `SENTRY_DSN` is set): `sentry::init` with environment, release,
+//!    `traces_sample_rate`, `send_default_pii` off, and [`crate::sentry::before_send`] (trace
+//!    context from the current OpenTelemetry span, Jaeger UI link, credential scrubbing).
+//! 2. **Tracer provider**: the sampler, the resource (`service.name`,
+//!    `OTEL_RESOURCE_ATTRIBUTES`, `telemetry.sdk.*`), and — when an endpoint is set — a batch
+//!    span processor feeding the OTLP exporter (tonic for `grpc`, reqwest for `http/protobuf`).
+//!    Sentry's `SentrySpanProcessor` is added when `SENTRY_TRACES_SAMPLE_RATE > 0`, so Sentry
+//!    transactions are the same spans, with the same trace id, as the ones sent to Jaeger.
+//! 3. **Propagator**: `OTEL_PROPAGATORS`, writing this service's Sentry DSC when it starts a
+//!    trace; installed as OpenTelemetry's global text map propagator too.
+//! 4. **Subscriber**: registry + fmt layer (filtered by `RUST_LOG`, default `info`; each line
+//!    carries `trace_id=` and `span_id=` of the current span) + tracing-opentelemetry layer +
+//!    sentry-tracing layer (ERROR events become Sentry events, INFO/WARN breadcrumbs; it does
+//!    not turn spans into Sentry spans — `SentrySpanProcessor` does that from the OTel spans).
+//! 5. [`crate::global::install`], read by the layers on every request.
+//!
+//! # Filters
+//!
+//! `RUST_LOG` filters log output only. The OpenTelemetry layer has its own filter, `info` by
+//! default ([`Builder::span_filter`]): the crate's spans are INFO, so they are exported even
+//! under `RUST_LOG=warn`, while the TRACE/DEBUG spans of hyper, h2 and tonic (including the
+//! exporter's own HTTP/2 traffic) are never turned into OpenTelemetry spans.
+//!
+//! # Export off the request path
+//!
+//! Export runs on a dedicated one-thread Tokio runtime owned by the guard
+//! (`tracebridge-export`), using the SDK's async-runtime batch processor: ending a span is a
+//! `try_send` into a bounded queue (`OTEL_BSP_MAX_QUEUE_SIZE`); when the queue is full the span
+//! is dropped, and opentelemetry_sdk 0.32 logs the first drop once
+//! (`BatchSpanProcessor.SpanDroppingStarted`) and the total at shutdown — never per request.
+//! Each export is cut off after `min(OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_BSP_EXPORT_TIMEOUT)`.
+//! Because export has its own runtime, `init()` works with or without an application runtime,
+//! and dropping the guard never deadlocks a current-thread runtime.
+//!
+//! With no endpoint, spans are still created (valid ids, propagated downstream) but nothing is
+//! exported, and one INFO log line says so. With `OTEL_SDK_DISABLED=true` there is no provider
+//! at all and every layer is a pass-through; log output still works.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ::sentry::ClientInitGuard;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::KeyValue;
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::Resource;
+use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{Layer, Registry};
+
+use crate::config::{Config, Endpoint, Protocol};
+use crate::global::Settings;
+use crate::propagation::{DscConfig, Propagator};
 use crate::ConfigError;
 
-/// Builder for overrides of the environment.
-#[derive(Debug, Default)]
-#[must_use]
-pub struct Builder {}
+/// How long [`Guard`] waits, at most, for the span flush and for the Sentry flush each.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Flushes spans and Sentry events when dropped.
-#[derive(Debug)]
-#[must_use = "dropping the guard flushes and shuts telemetry down"]
-pub struct Guard {}
+/// Configuration from the environment plus overrides; [`Builder::install`] sets it up.
+///
+/// ```no_run
+/// # #[tokio::main] async fn main() -> Result<(), tracebridge::ConfigError> {
+/// let _guard = tracebridge::Builder::from_env()
+///     .default_service_name("service-a")
+///     .install()?;
+/// # Ok(()) }
+/// ```
+#[must_use = "a Builder does nothing until .install() is called"]
+pub struct Builder {
+    config: Result<Config, ConfigError>,
+    default_service_name: Option<String>,
+    service_name: Option<String>,
+    endpoint: Option<String>,
+    protocol: Option<Protocol>,
+    propagator: Option<Propagator>,
+    sentry_dsn: Option<String>,
+    sampler: Option<opentelemetry_sdk::trace::Sampler>,
+    span_filter: Option<String>,
+    log_writer: Option<BoxMakeWriter>,
+    sentry_transport: Option<Arc<dyn ::sentry::TransportFactory>>,
+    shutdown_timeout: Duration,
+}
 
-/// Initialises telemetry from the environment.
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("config", &self.config)
+            .field("default_service_name", &self.default_service_name)
+            .field("service_name", &self.service_name)
+            .field("endpoint", &self.endpoint)
+            .field("protocol", &self.protocol)
+            .field("sampler", &self.sampler)
+            .field("span_filter", &self.span_filter)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Builder {
+    /// Defaults only, the environment is not read (see [`Builder::from_env`]).
+    fn default() -> Self {
+        Builder::from_config(Config::default())
+    }
+}
+
+/// Initialises telemetry from the environment: `Builder::from_env().install()`.
 pub fn init() -> Result<Guard, ConfigError> {
-    Builder::default().install()
+    Builder::from_env().install()
 }
 
 impl Builder {
-    /// Installs everything globally.
+    /// Reads the process environment. A bad variable is reported by [`Builder::install`].
+    pub fn from_env() -> Self {
+        Builder::from_result(Config::from_env())
+    }
+
+    /// Starts from an already parsed configuration.
+    pub fn from_config(config: Config) -> Self {
+        Builder::from_result(Ok(config))
+    }
+
+    fn from_result(config: Result<Config, ConfigError>) -> Self {
+        Builder {
+            config,
+            default_service_name: None,
+            service_name: None,
+            endpoint: None,
+            protocol: None,
+            propagator: None,
+            sentry_dsn: None,
+            sampler: None,
+            span_filter: None,
+            log_writer: None,
+            sentry_transport: None,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        }
+    }
+
+    /// `service.name` when neither `OTEL_SERVICE_NAME` nor `OTEL_RESOURCE_ATTRIBUTES` sets one
+    /// (the demo services use this, so the environment can still rename them).
+    pub fn default_service_name(mut self, name: impl Into<String>) -> Self {
+        self.default_service_name = Some(name.into());
+        self
+    }
+
+    /// `service.name`, overriding the environment.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = Some(name.into());
+        self
+    }
+
+    /// The OTLP endpoint, used as-is (no `/v1/traces` appended), overriding the environment.
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Some(url.into());
+        self
+    }
+
+    /// The OTLP protocol, overriding `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = Some(protocol);
+        self
+    }
+
+    /// The propagator, overriding `OTEL_PROPAGATORS` (the Sentry DSC is still added).
+    pub fn propagator(mut self, propagator: Propagator) -> Self {
+        self.propagator = Some(propagator);
+        self
+    }
+
+    /// The Sentry DSN, overriding `SENTRY_DSN`.
+    pub fn sentry_dsn(mut self, dsn: impl Into<String>) -> Self {
+        self.sentry_dsn = Some(dsn.into());
+        self
+    }
+
+    /// The sampler, overriding `OTEL_TRACES_SAMPLER` / `_ARG`.
+    pub fn sampler(mut self, sampler: opentelemetry_sdk::trace::Sampler) -> Self {
+        self.sampler = Some(sampler);
+        self
+    }
+
+    /// `EnvFilter` directives choosing which `tracing` spans become OpenTelemetry spans.
+    /// Default `info`; independent of `RUST_LOG` (see the module docs).
+    pub fn span_filter(mut self, directives: impl Into<String>) -> Self {
+        self.span_filter = Some(directives.into());
+        self
+    }
+
+    /// Where log lines go (default: stdout).
+    pub fn log_writer<W>(mut self, writer: W) -> Self
+    where
+        W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+    {
+        self.log_writer = Some(BoxMakeWriter::new(writer));
+        self
+    }
+
+    /// A Sentry transport instead of the HTTP one (tests, custom delivery).
+    pub fn sentry_transport(mut self, transport: Arc<dyn ::sentry::TransportFactory>) -> Self {
+        self.sentry_transport = Some(transport);
+        self
+    }
+
+    /// The bound on each of the guard's flushes (spans, Sentry). Default 5 s.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Installs everything globally. Call once, early in `main`; keep the guard alive until
+    /// the end of `main`. A second call returns an error for the parts that are global.
     pub fn install(self) -> Result<Guard, ConfigError> {
-        Ok(Guard {})
+        let mut cfg = self.config?;
+        if let Some(name) = self.service_name {
+            cfg.service_name = Some(name);
+        } else if cfg.service_name.is_none() {
+            cfg.service_name = self.default_service_name;
+        }
+        if let Some(url) = self.endpoint {
+            cfg.endpoint = Some(Endpoint {
+                url: crate::config::parse_url("Builder::endpoint", &url)?,
+                signal_specific: true,
+                var: "Builder::endpoint",
+            });
+        }
+        if let Some(p) = self.protocol {
+            cfg.protocol = p;
+        }
+        if let Some(p) = self.propagator {
+            cfg.propagator = p;
+        }
+        if let Some(dsn) = self.sentry_dsn {
+            cfg.sentry.dsn = Some(crate::config::parse_dsn("Builder::sentry_dsn", &dsn)?);
+        }
+        let span_filter = match self.span_filter {
+            Some(d) => EnvFilter::builder()
+                .parse(&d)
+                .map_err(|e| ConfigError::new("Builder::span_filter", format!("{d:?}: {e}")))?,
+            None => EnvFilter::new("info"),
+        };
+        let log_filter = EnvFilter::builder()
+            .parse(&cfg.log_filter)
+            .map_err(|e| ConfigError::new("RUST_LOG", e.to_string()))?;
+
+        let sensitive: Arc<[http::HeaderName]> = Arc::from(cfg.sensitive_headers.clone());
+        let jaeger_ui_url: Option<Arc<str>> = cfg.jaeger_ui_url.as_deref().map(Arc::from);
+        let writer = self
+            .log_writer
+            .unwrap_or_else(|| BoxMakeWriter::new(std::io::stdout));
+        let fmt_layer = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .event_format(TraceIdFormat::default())
+            .with_writer(writer)
+            .with_filter(log_filter)
+            .boxed();
+
+        if cfg.disabled {
+            // No provider, no propagator, no Sentry: logs only. The layers see `disabled` and
+            // pass requests through untouched.
+            let _ = tracing_subscriber::registry().with(fmt_layer).try_init();
+            crate::global::install(Settings {
+                disabled: true,
+                propagator: cfg.propagator,
+                sentry_enabled: false,
+                jaeger_ui_url,
+                sensitive_headers: sensitive,
+            });
+            return Ok(Guard {
+                provider: None,
+                export_runtime: None,
+                sentry: None,
+                timeout: self.shutdown_timeout,
+            });
+        }
+
+        // 1. Sentry, first: SentrySpanProcessor registers its event processor on the hub.
+        let sentry = match &cfg.sentry.dsn {
+            Some(dsn) => {
+                let mut opts = ::sentry::ClientOptions::new()
+                    .send_default_pii(false)
+                    .traces_sample_rate(cfg.sentry.traces_sample_rate)
+                    .shutdown_timeout(self.shutdown_timeout)
+                    .before_send(crate::sentry::before_send(
+                        jaeger_ui_url.clone(),
+                        sensitive.clone(),
+                    ));
+                opts.dsn = Some(dsn.clone());
+                opts.environment = cfg.sentry.environment.clone().map(Into::into);
+                opts.release = cfg.sentry.release.clone().map(Into::into);
+                opts.transport = self.sentry_transport;
+                Some(::sentry::init(opts))
+            }
+            None => None,
+        };
+
+        // 2. The tracer provider.
+        let mut resource_attrs: Vec<KeyValue> = cfg
+            .resource_attributes
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+            .collect();
+        resource_attrs.push(KeyValue::new(
+            "service.name",
+            cfg.service_name.clone().unwrap_or_else(unknown_service),
+        ));
+        let resource = Resource::builder_empty()
+            .with_detector(Box::new(
+                opentelemetry_sdk::resource::TelemetryResourceDetector,
+            ))
+            .with_attributes(resource_attrs)
+            .build();
+        let sampler = self.sampler.unwrap_or_else(|| cfg.sampler.to_sampler());
+        let mut provider = SdkTracerProvider::builder()
+            .with_sampler(sampler)
+            .with_resource(resource);
+
+        let mut export_runtime = None;
+        if let Some(endpoint) = &cfg.endpoint {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("tracebridge-export")
+                .enable_all()
+                .build()
+                .map_err(|e| {
+                    ConfigError::new(
+                        endpoint.var,
+                        format!("cannot start the export runtime: {e}"),
+                    )
+                })?;
+            // Build the exporter and the processor inside the export runtime: tonic's channel
+            // and the processor's worker are spawned on it, not on the application's runtime.
+            let processor = {
+                let _enter = rt.enter();
+                let exporter = build_exporter(&cfg, endpoint)?;
+                let batch = opentelemetry_sdk::trace::BatchConfigBuilder::default()
+                    .with_scheduled_delay(cfg.batch.schedule_delay)
+                    .with_max_export_timeout(cfg.batch.export_timeout)
+                    .with_max_queue_size(cfg.batch.max_queue_size)
+                    .with_max_export_batch_size(cfg.batch.max_export_batch_size)
+                    .build();
+                opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
+                    exporter,
+                    opentelemetry_sdk::runtime::Tokio,
+                )
+                .with_batch_config(batch)
+                .build()
+            };
+            provider = provider.with_span_processor(processor);
+            export_runtime = Some(rt);
+        }
+        if sentry.is_some() && cfg.sentry.traces_sample_rate > 0.0 {
+            provider = provider.with_span_processor(
+                ::sentry::integrations::opentelemetry::SentrySpanProcessor::new(),
+            );
+        }
+        let provider = provider.build();
+
+        // 3. The propagator.
+        let mut propagator = cfg.propagator.clone();
+        if let Some(dsn) = &cfg.sentry.dsn {
+            propagator = propagator.with_dsc(DscConfig {
+                public_key: Some(dsn.public_key().to_owned()),
+                environment: cfg.sentry.environment.clone(),
+                release: cfg.sentry.release.clone(),
+                sample_rate: Some(f64::from(cfg.sentry.traces_sample_rate)),
+            });
+        }
+        opentelemetry::global::set_text_map_propagator(GlobalPropagator(propagator.clone()));
+        opentelemetry::global::set_tracer_provider(provider.clone());
+
+        // 4. The subscriber.
+        let otel_layer = tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("tracebridge"))
+            .with_filter(span_filter)
+            .boxed();
+        let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![fmt_layer, otel_layer];
+        if sentry.is_some() {
+            // No SpanLayer: Sentry transactions come from SentrySpanProcessor, so a `tracing`
+            // span is not sent twice. ERROR events become Sentry events; INFO/WARN breadcrumbs.
+            layers.push(
+                ::sentry::integrations::tracing::ErrorLayer::new()
+                    .with_filter(LevelFilter::ERROR)
+                    .boxed(),
+            );
+            layers.push(
+                ::sentry::integrations::tracing::BreadcrumbLayer::new()
+                    .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+                        matches!(*m.level(), tracing::Level::WARN | tracing::Level::INFO)
+                    }))
+                    .boxed(),
+            );
+        }
+        if tracing_subscriber::registry()
+            .with(layers)
+            .try_init()
+            .is_err()
+        {
+            tracing::warn!(
+                "a global tracing subscriber was already installed: tracebridge's log format, \
+                 OpenTelemetry and Sentry layers are not active"
+            );
+        }
+
+        match &cfg.endpoint {
+            Some(ep) => tracing::debug!(
+                endpoint = %ep.traces_url(cfg.protocol),
+                protocol = ?cfg.protocol,
+                "OTLP span export on"
+            ),
+            None => tracing::info!(
+                "OTLP span export off: OTEL_EXPORTER_OTLP_ENDPOINT is not set; spans are \
+                 created and trace headers propagated, but nothing is exported"
+            ),
+        }
+
+        // 5. The settings the layers read per request.
+        crate::global::install(Settings {
+            disabled: false,
+            propagator,
+            sentry_enabled: sentry.is_some(),
+            jaeger_ui_url,
+            sensitive_headers: sensitive,
+        });
+
+        Ok(Guard {
+            provider: Some(provider),
+            export_runtime,
+            sentry,
+            timeout: self.shutdown_timeout,
+        })
+    }
+}
+
+fn unknown_service() -> String {
+    // The spec's default: `unknown_service:` + the executable name.
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    match exe {
+        Some(exe) => format!("unknown_service:{exe}"),
+        None => "unknown_service".to_owned(),
+    }
+}
+
+fn build_exporter(
+    cfg: &Config,
+    endpoint: &Endpoint,
+) -> Result<opentelemetry_otlp::SpanExporter, ConfigError> {
+    // The SDK's async batch processor cuts an export off at OTEL_BSP_EXPORT_TIMEOUT; the
+    // transport timeout must not be longer, or a black-holed collector would hold the
+    // connection past the point where the export was abandoned.
+    let timeout = cfg.timeout.min(cfg.batch.export_timeout);
+    let url = endpoint.traces_url(cfg.protocol);
+    let result = match cfg.protocol {
+        Protocol::Grpc => {
+            let mut metadata = tonic::metadata::MetadataMap::new();
+            for (k, v) in &cfg.headers {
+                let key = tonic::metadata::MetadataKey::from_bytes(k.as_bytes()).map_err(|_| {
+                    ConfigError::new(headers_var(), format!("{k:?} is not valid gRPC metadata"))
+                })?;
+                let value = v.parse().map_err(|_| {
+                    ConfigError::new(
+                        headers_var(),
+                        format!("the value of {k:?} is not valid gRPC metadata"),
+                    )
+                })?;
+                metadata.insert(key, value);
+            }
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(url)
+                .with_timeout(timeout)
+                .with_metadata(metadata)
+                .build()
+        }
+        Protocol::HttpProtobuf => {
+            let client = reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .map_err(|e| ConfigError::new(endpoint.var, format!("HTTP client: {e}")))?;
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_http_client(client)
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint(url)
+                .with_timeout(timeout)
+                .with_headers(cfg.headers.iter().cloned().collect())
+                .build()
+        }
+    };
+    result
+        .map_err(|e| ConfigError::new(endpoint.var, format!("cannot build the OTLP exporter: {e}")))
+}
+
+fn headers_var() -> &'static str {
+    "OTEL_EXPORTER_OTLP_HEADERS"
+}
+
+/// Keeps telemetry installed; on drop, flushes and shuts down the tracer provider, then
+/// flushes Sentry, each bounded by the shutdown timeout (default 5 s), so a dead or
+/// black-holed backend delays exit by at most that much.
+#[must_use = "dropping the guard flushes and shuts telemetry down"]
+pub struct Guard {
+    provider: Option<SdkTracerProvider>,
+    export_runtime: Option<tokio::runtime::Runtime>,
+    sentry: Option<ClientInitGuard>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("provider", &self.provider.is_some())
+            .field("export", &self.export_runtime.is_some())
+            .field("sentry", &self.sentry.is_some())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Guard {
+    /// The installed tracer provider (`None` when `OTEL_SDK_DISABLED=true`).
+    pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
+        self.provider.as_ref()
+    }
+
+    /// Exports every finished span now (bounded by the shutdown timeout). Returns whether the
+    /// flush completed in time and without an export error.
+    pub fn force_flush(&self) -> bool {
+        let Some(provider) = self.provider.clone() else {
+            return true;
+        };
+        run_bounded(self.timeout, move || provider.force_flush().is_ok()).unwrap_or(false)
+    }
+}
+
+/// Runs `f` on its own thread and waits at most `timeout`: the flush blocks on the export
+/// runtime, and the caller may be an async task that must not be blocked without bound.
+fn run_bounded<T: Send + 'static>(
+    timeout: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("tracebridge-flush".into())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .ok()?;
+    rx.recv_timeout(timeout).ok()
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            let runtime = self.export_runtime.take();
+            let timeout = self.timeout;
+            let done = run_bounded(timeout, move || {
+                let deadline = Instant::now() + timeout;
+                // force_flush fails fast when the processor's bounded queue is full (the flush
+                // message cannot be queued); retry until the queue drains or time is up, so
+                // that a burst right before shutdown is not lost.
+                let mut flushed = provider.force_flush();
+                while flushed.is_err() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                    flushed = provider.force_flush();
+                }
+                let shut = provider.shutdown();
+                if let Some(rt) = runtime {
+                    rt.shutdown_timeout(Duration::from_millis(100));
+                }
+                (flushed, shut)
+            });
+            match done {
+                Some((Ok(()), _)) => {}
+                Some((Err(e), _)) => {
+                    tracing::warn!(error = %e, "spans could not be exported at shutdown")
+                }
+                None => tracing::warn!(
+                    timeout_ms = timeout.as_millis() as u64,
+                    "span flush did not finish in time; unexported spans are dropped"
+                ),
+            }
+        }
+        if let Some(sentry) = self.sentry.take() {
+            // `ClientInitGuard`'s drop closes the client, bounded by `shutdown_timeout`.
+            if !sentry.flush(Some(self.timeout)) {
+                tracing::warn!("Sentry events could not be flushed in time");
+            }
+            drop(sentry);
+        }
+    }
+}
+
+/// The fmt layer's line format: the default fields plus `trace_id=` / `span_id=` of the
+/// current OpenTelemetry span (the entered `tracing` span, through context activation).
+///
+/// `2026-01-01T00:00:00.000000Z  INFO trace_id=4bf9… span_id=00f0… request:trace1: target: message k=v`
+#[derive(Debug, Default)]
+pub struct TraceIdFormat {
+    timer: tracing_subscriber::fmt::time::SystemTime,
+}
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for TraceIdFormat
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        use opentelemetry::trace::TraceContextExt;
+        use tracing_subscriber::fmt::time::FormatTime;
+
+        let meta = event.metadata();
+        if self.timer.format_time(&mut writer).is_err() {
+            writer.write_str("<unknown time>")?;
+        }
+        write!(writer, " {:>5} ", meta.level())?;
+        let cx = opentelemetry::Context::current();
+        let span = cx.span();
+        let sc = span.span_context();
+        if sc.is_valid() {
+            write!(
+                writer,
+                "trace_id={} span_id={} ",
+                sc.trace_id(),
+                sc.span_id()
+            )?;
+        }
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                write!(writer, "{}:", span.name())?;
+            }
+            writer.write_char(' ')?;
+        }
+        write!(writer, "{}: ", meta.target())?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
+/// TEMPORARY adapter until `Propagator` implements `TextMapPropagator` itself (prop branch):
+/// routes OpenTelemetry's global propagator through the composite one via a `HeaderMap`.
+#[derive(Debug)]
+struct GlobalPropagator(Propagator);
+
+impl opentelemetry::propagation::TextMapPropagator for GlobalPropagator {
+    fn inject_context(
+        &self,
+        cx: &opentelemetry::Context,
+        injector: &mut dyn opentelemetry::propagation::Injector,
+    ) {
+        let mut headers = http::HeaderMap::new();
+        self.0.inject(cx, &mut headers);
+        for (k, v) in &headers {
+            if let Ok(v) = v.to_str() {
+                injector.set(k.as_str(), v.to_owned());
+            }
+        }
+    }
+
+    fn extract_with_context(
+        &self,
+        _cx: &opentelemetry::Context,
+        extractor: &dyn opentelemetry::propagation::Extractor,
+    ) -> opentelemetry::Context {
+        let mut headers = http::HeaderMap::new();
+        for key in extractor.keys() {
+            if let (Ok(name), Some(value)) = (
+                http::HeaderName::from_bytes(key.as_bytes()),
+                extractor.get(key),
+            ) {
+                if let Ok(value) = http::HeaderValue::from_str(value) {
+                    headers.append(name, value);
+                }
+            }
+        }
+        self.0.extract(&headers)
+    }
+
+    fn fields(&self) -> opentelemetry::propagation::text_map_propagator::FieldIter<'_> {
+        opentelemetry::propagation::text_map_propagator::FieldIter::new(&[])
     }
 }

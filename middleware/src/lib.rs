@@ -9,6 +9,7 @@ pub mod init;
 pub mod propagation;
 pub mod redact;
 pub mod sentry;
+pub mod shutdown;
 
 mod body;
 mod span;
@@ -16,3 +17,4 @@ mod span;
 pub use config::ConfigError;
 pub use init::{init, Builder, Guard};
 pub use propagation::{Format, Propagator};
+pub use shutdown::shutdown_signal;

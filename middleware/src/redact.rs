@@ -10,22 +10,10 @@
 
 use http::HeaderName;
 
-/// Headers never recorded, whatever the configuration.
-const ALWAYS_SENSITIVE: [&str; 4] = [
-    "authorization",
-    "cookie",
-    "set-cookie",
-    "proxy-authorization",
-];
-
 /// Whether a header must never be recorded: the fixed credential headers plus the ones the user
-/// marked sensitive (`global::settings().sensitive_headers`).
+/// marked sensitive (delegates to [`crate::global::Settings::is_sensitive_header`]).
 pub fn is_sensitive_header(name: &HeaderName) -> bool {
-    ALWAYS_SENSITIVE.contains(&name.as_str())
-        || crate::global::settings()
-            .sensitive_headers
-            .iter()
-            .any(|h| h == name)
+    crate::global::settings().is_sensitive_header(name.as_str())
 }
 
 /// The value recorded as `url.full`: no credentials, no fragment, query values redacted.
