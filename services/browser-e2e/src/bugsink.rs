@@ -6,12 +6,12 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::process::{output_within, repo_root, wait_until};
+use crate::process::{output_within, repo_root};
 
 /// One Bugsink project.
 #[derive(Clone, Debug, Deserialize)]
@@ -137,32 +137,31 @@ impl Bugsink {
         trace_id: &str,
         timeout: Duration,
     ) -> Result<Vec<Value>, String> {
-        let mut found = Vec::new();
+        let deadline = Instant::now() + timeout;
         let mut last_error = None;
-        let ok = wait_until(timeout, || {
-            let (found, last_error) = (&mut found, &mut last_error);
-            async move {
-                match self.events(name).await {
-                    Ok(events) => {
-                        *found = events
-                            .into_iter()
-                            .filter(|e| event_trace_id(e) == Some(trace_id))
-                            .collect();
-                        !found.is_empty()
-                    }
-                    Err(e) => {
-                        *last_error = Some(e);
-                        false
+        loop {
+            match self.events(name).await {
+                Ok(events) => {
+                    let found: Vec<Value> = events
+                        .into_iter()
+                        .filter(|e| event_trace_id(e) == Some(trace_id))
+                        .collect();
+                    if !found.is_empty() {
+                        return Ok(found);
                     }
                 }
+                Err(e) => last_error = Some(e),
             }
-        })
-        .await;
-        if ok {
-            return Ok(found);
+            if Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let all = self.events(name).await.unwrap_or_default();
-        let seen: Vec<_> = all.iter().map(|e| event_trace_id(e).unwrap_or("-")).collect();
+        let seen: Vec<_> = all
+            .iter()
+            .map(|e| event_trace_id(e).unwrap_or("-"))
+            .collect();
         Err(format!(
             "Bugsink project {name} has no event of trace {trace_id} after {timeout:?}; \
              trace ids of its {} events: {seen:?}; last API error: {last_error:?}",

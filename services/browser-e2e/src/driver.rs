@@ -98,7 +98,9 @@ pub fn drive(url: &str, clicks: &[&str], screenshot: Option<&Path>) -> Result<Dr
         ));
     }
     if !frontend.join("node_modules/playwright-core").is_dir() {
-        return Err("frontend/node_modules has no playwright-core: run scripts/ensure-frontend.sh".into());
+        return Err(
+            "frontend/node_modules has no playwright-core: run scripts/ensure-frontend.sh".into(),
+        );
     }
     if !frontend.join("dist/index.html").is_file() {
         return Err("frontend/dist is not built: run scripts/ensure-frontend.sh".into());

@@ -5,12 +5,14 @@
 //!   scratch directories.
 //! - [`bugsink`]: a throwaway Bugsink (`scripts/bugsink-start.sh`) and its REST API.
 //! - [`mesh`]: a, b and c on free loopback ports with the telemetry environment of a test.
+//! - [`capture`]: an endpoint that records the headers a service sends downstream.
 //! - [`driver`]: `frontend/scripts/drive.mjs` (playwright-core) and its JSON report.
 //!
 //! Everything the test needs from outside Cargo is installed by `scripts/ensure-*.sh`; when
 //! something is missing, the error names the script that installs it.
 
 pub mod bugsink;
+pub mod capture;
 pub mod driver;
 pub mod mesh;
 pub mod process;

@@ -68,7 +68,7 @@ impl Mesh {
             _dir: dir,
         };
 
-        let specs: [(&str, usize, Vec<(&str, String)>); 3] = [
+        let specs = [
             (
                 "c",
                 2,
@@ -128,13 +128,21 @@ impl Mesh {
             mesh.procs.push(guard);
         }
 
-        let ports = [("service-c", c), ("service-c", c_http), ("service-b", b), ("service-a", a)];
+        let ports = [
+            ("service-c", c),
+            ("service-c", c_http),
+            ("service-b", b),
+            ("service-a", a),
+        ];
         for (name, port) in ports {
             let procs = &mut mesh.procs;
             let up = wait_until(Duration::from_secs(30), || {
                 let exited = procs.iter_mut().any(|p| p.exited().is_some());
                 async move {
-                    !exited && tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+                    !exited
+                        && tokio::net::TcpStream::connect(("127.0.0.1", port))
+                            .await
+                            .is_ok()
                 }
             })
             .await;

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use browser_e2e::bugsink::{event_span_id, event_trace_id};
+use browser_e2e::capture::{self, HeaderCapture};
 use browser_e2e::process::repo_root;
 use browser_e2e::{drive, Bugsink, DriveReport, Mesh, MeshConfig};
 use serde_json::Value;
@@ -33,7 +34,11 @@ fn frontend_dist() -> PathBuf {
 }
 
 /// Runs the blocking browser driver off the async workers (the receivers keep serving).
-async fn drive_page(url: String, clicks: &'static [&'static str], shot: Option<PathBuf>) -> DriveReport {
+async fn drive_page(
+    url: String,
+    clicks: &'static [&'static str],
+    shot: Option<PathBuf>,
+) -> DriveReport {
     tokio::task::spawn_blocking(move || drive(&url, clicks, shot.as_deref()))
         .await
         .expect("driver thread")
@@ -64,32 +69,45 @@ fn dsc_of(baggage: &str) -> BTreeMap<String, String> {
 
 fn is_trace_id(id: &str) -> bool {
     id.len() == 32
-        && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         && id.bytes().any(|b| b != b'0')
 }
 
 /// Waits until the OTLP receiver holds trace `trace_id` with spans of a, b and c and at least
 /// `min_spans` spans in all.
-async fn wait_for_mesh_trace(otlp: &OtlpReceiver, trace_id: &str, min_spans: usize) -> Vec<SpanRecord> {
+async fn wait_for_mesh_trace(
+    otlp: &OtlpReceiver,
+    trace_id: &str,
+    min_spans: usize,
+) -> Vec<SpanRecord> {
     let spans = otlp
         .wait_for(
             |spans| {
                 let of_trace: Vec<_> = spans.iter().filter(|s| s.trace_id == trace_id).collect();
                 of_trace.len() >= min_spans
-                    && SERVICES.iter().all(|svc| of_trace.iter().any(|s| s.service_name == *svc))
+                    && SERVICES
+                        .iter()
+                        .all(|svc| of_trace.iter().any(|s| s.service_name == *svc))
             },
             WAIT,
         )
         .await
         .unwrap_or_else(|e| panic!("spans of a, b and c in trace {trace_id}: {e}"));
-    spans.into_iter().filter(|s| s.trace_id == trace_id).collect()
+    spans
+        .into_iter()
+        .filter(|s| s.trace_id == trace_id)
+        .collect()
 }
 
 /// a's `GET /trace` server span.
 fn a_server_span(spans: &[SpanRecord]) -> &SpanRecord {
     spans
         .iter()
-        .find(|s| s.service_name == "service-a" && s.kind == SpanKind::Server && s.name == "GET /trace")
+        .find(|s| {
+            s.service_name == "service-a" && s.kind == SpanKind::Server && s.name == "GET /trace"
+        })
         .unwrap_or_else(|| panic!("no SERVER span `GET /trace` of service-a in {spans:#?}"))
 }
 
@@ -120,11 +138,19 @@ async fn browser_error_and_backend_errors_share_the_browser_trace_in_bugsink_and
     mesh.stop();
 
     // The browser started the trace and sent it to a in all three forms.
-    assert_eq!(report.sentry, "on", "the page initialised Sentry: {report:#?}");
+    assert_eq!(
+        report.sentry, "on",
+        "the page initialised Sentry: {report:#?}"
+    );
     assert_eq!(report.calls.len(), 1, "one call to /trace: {report:#?}");
     let call = &report.calls[0];
     assert!(call.url.ends_with("/trace?fail=c"), "{call:?}");
-    assert_eq!(call.status, Some(502), "c fails, a answers 502: {call:?}\n{}", mesh.logs());
+    assert_eq!(
+        call.status,
+        Some(502),
+        "c fails, a answers 502: {call:?}\n{}",
+        mesh.logs()
+    );
     let (trace_id, browser_span) =
         parse_sentry_trace(call.sent.get("sentry-trace").expect("sentry-trace sent"));
     assert_eq!(
@@ -140,8 +166,14 @@ async fn browser_error_and_backend_errors_share_the_browser_trace_in_bugsink_and
         .expect("DSN public key");
     let dsc = dsc_of(call.sent.get("baggage").expect("baggage sent"));
     assert_eq!(dsc.get("sentry-trace_id"), Some(&trace_id), "DSC: {dsc:?}");
-    assert_eq!(dsc.get("sentry-public_key").map(String::as_str), Some(browser_key));
-    assert_eq!(dsc.get("sentry-environment").map(String::as_str), Some("e2e"));
+    assert_eq!(
+        dsc.get("sentry-public_key").map(String::as_str),
+        Some(browser_key)
+    );
+    assert_eq!(
+        dsc.get("sentry-environment").map(String::as_str),
+        Some("e2e")
+    );
 
     // The page shows that trace id (from traceresponse) and links it in Jaeger UI.
     let traceresponse = call.traceresponse.as_deref().expect("traceresponse header");
@@ -149,15 +181,26 @@ async fn browser_error_and_backend_errors_share_the_browser_trace_in_bugsink_and
         traceresponse.starts_with(&format!("00-{trace_id}-")),
         "traceresponse {traceresponse} continues the browser's trace {trace_id}"
     );
-    assert_eq!(report.trace_id.as_deref(), Some(trace_id.as_str()), "#trace-id");
+    assert_eq!(
+        report.trace_id.as_deref(),
+        Some(trace_id.as_str()),
+        "#trace-id"
+    );
     assert_eq!(
         report.jaeger_link.as_deref(),
         Some(format!("{JAEGER_UI}/trace/{trace_id}").as_str())
     );
 
     // The browser's uncaught error, as sent and as Bugsink stored it.
-    let error = report.error_event.as_ref().expect("the browser sent an error event");
-    assert_eq!(error.trace_id.as_deref(), Some(trace_id.as_str()), "{error:?}");
+    let error = report
+        .error_event
+        .as_ref()
+        .expect("the browser sent an error event");
+    assert_eq!(
+        error.trace_id.as_deref(),
+        Some(trace_id.as_str()),
+        "{error:?}"
+    );
     assert_eq!(
         error.message.as_deref(),
         Some("tracebridge demo: uncaught browser error")
@@ -183,7 +226,9 @@ async fn browser_error_and_backend_errors_share_the_browser_trace_in_bugsink_and
         "a's server span is the child of the browser's fetch span"
     );
     assert!(
-        spans.iter().any(|s| s.service_name == "service-c" && s.status.is_error()),
+        spans
+            .iter()
+            .any(|s| s.service_name == "service-c" && s.status.is_error()),
         "c's failure is an ERROR span: {spans:#?}"
     );
 
@@ -213,10 +258,17 @@ async fn browser_error_and_backend_errors_share_the_browser_trace_in_bugsink_and
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_transactions_continue_the_browser_trace_with_the_otel_parent_chain() {
     let otlp = OtlpReceiver::start().await.expect("OTLP receiver");
-    let sentry = SentryReceiver::start().await.expect("Sentry envelope receiver");
+    let sentry = SentryReceiver::start()
+        .await
+        .expect("Sentry envelope receiver");
     // One project per sender, as in the Bugsink run.
-    let projects: BTreeMap<&str, u64> =
-        [("browser", 10), ("service-a", 11), ("service-b", 12), ("service-c", 13)].into();
+    let projects: BTreeMap<&str, u64> = [
+        ("browser", 10),
+        ("service-a", 11),
+        ("service-b", 12),
+        ("service-c", 13),
+    ]
+    .into();
     let dsn = |name: &str| sentry.dsn_for_project("e2e", projects[name]);
     let mut mesh = Mesh::start(
         &service_bin(),
@@ -238,8 +290,43 @@ async fn service_transactions_continue_the_browser_trace_with_the_otel_parent_ch
     assert_eq!(call.status, Some(200), "{call:?}\n{}", mesh.logs());
     let (trace_id, browser_span) =
         parse_sentry_trace(call.sent.get("sentry-trace").expect("sentry-trace sent"));
-    let browser_dsc = dsc_of(call.sent.get("baggage").expect("baggage sent"));
-    assert_eq!(report.trace_id.as_deref(), Some(trace_id.as_str()), "#trace-id");
+    assert_eq!(
+        report.trace_id.as_deref(),
+        Some(trace_id.as_str()),
+        "#trace-id"
+    );
+
+    // The browser's DSC is frozen: a forwards it unchanged. Replay the browser's own headers to
+    // a's `POST /conformance`, which calls an endpoint of ours through a's instrumented client.
+    let capture = HeaderCapture::start().await.expect("header capture");
+    let mut replay = reqwest::Client::new()
+        .post(format!("{}/conformance", mesh.a_url))
+        .json(&serde_json::json!([{ "url": capture.url, "arguments": [] }]));
+    for (name, value) in &call.sent {
+        replay = replay.header(name, value);
+    }
+    let status = replay.send().await.expect("POST /conformance").status();
+    assert_eq!(status, 200, "POST /conformance\n{}", mesh.logs());
+    let downstream = capture.requests();
+    assert_eq!(
+        downstream.len(),
+        1,
+        "a called our endpoint once: {downstream:?}"
+    );
+    let baggage: Vec<&str> = capture::values(&downstream[0], "baggage").collect();
+    assert_eq!(
+        baggage.len(),
+        1,
+        "one baggage header downstream: {baggage:?}"
+    );
+    assert_eq!(
+        dsc_of(baggage[0]),
+        dsc_of(&call.sent["baggage"]),
+        "a forwards the browser's sentry-* baggage unchanged"
+    );
+    let downstream_trace: Vec<&str> = capture::values(&downstream[0], "sentry-trace").collect();
+    assert_eq!(downstream_trace.len(), 1, "{downstream:?}");
+    assert_eq!(parse_sentry_trace(downstream_trace[0]).0, trace_id);
 
     // SIGTERM: each service ends and flushes what it has (spans and Sentry transactions).
     mesh.stop();
@@ -283,7 +370,11 @@ async fn service_transactions_continue_the_browser_trace_with_the_otel_parent_ch
                 ctx["parent_span_id"].as_str(),
             )];
             for span in tx["spans"].as_array().into_iter().flatten() {
-                assert_eq!(span["trace_id"].as_str(), Some(trace_id.as_str()), "{span:#}");
+                assert_eq!(
+                    span["trace_id"].as_str(),
+                    Some(trace_id.as_str()),
+                    "{span:#}"
+                );
                 sentry_spans.push((
                     span["span_id"].as_str().unwrap_or_default(),
                     span["parent_span_id"].as_str(),
@@ -293,7 +384,11 @@ async fn service_transactions_continue_the_browser_trace_with_the_otel_parent_ch
                 let otel = own
                     .iter()
                     .find(|s| s.span_id == span_id)
-                    .unwrap_or_else(|| panic!("{service}'s Sentry span {span_id} is one of its OTel spans {own:#?}"));
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "{service}'s Sentry span {span_id} is one of its OTel spans {own:#?}"
+                        )
+                    });
                 assert_eq!(
                     parent,
                     otel.parent_span_id.as_deref(),
@@ -302,18 +397,13 @@ async fn service_transactions_continue_the_browser_trace_with_the_otel_parent_ch
                 );
                 seen.push(span_id.to_owned());
             }
-            // The head's DSC reaches Sentry unchanged from every service.
-            let dsc = &headers["trace"];
-            assert_eq!(dsc["trace_id"].as_str(), Some(trace_id.as_str()), "{service} DSC {dsc:#}");
+            // The envelope's sampling context names the same trace. (Its other entries are the
+            // Rust SDK's own: sentry 0.49 writes the sending client's DSC on every transaction
+            // envelope; the browser's DSC travels in the `baggage` between the services.)
             assert_eq!(
-                dsc["public_key"].as_str(),
-                browser_dsc.get("sentry-public_key").map(String::as_str),
-                "{service}'s envelope carries the browser's DSC: {dsc:#}"
-            );
-            assert_eq!(
-                dsc["sample_rand"].as_str(),
-                browser_dsc.get("sentry-sample_rand").map(String::as_str),
-                "{service}'s envelope carries the browser's sample_rand: {dsc:#}"
+                headers["trace"]["trace_id"].as_str(),
+                Some(trace_id.as_str()),
+                "{service}'s envelope header: {headers:#}"
             );
         }
         for span in &own {
@@ -328,7 +418,10 @@ async fn service_transactions_continue_the_browser_trace_with_the_otel_parent_ch
 
     // a's transaction hangs under the browser's fetch span.
     let a_server = a_server_span(&spans);
-    assert_eq!(a_server.parent_span_id.as_deref(), Some(browser_span.as_str()));
+    assert_eq!(
+        a_server.parent_span_id.as_deref(),
+        Some(browser_span.as_str())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,18 +441,34 @@ async fn page_without_a_dsn_still_calls_the_mesh_and_shows_the_trace_id() {
     let report = drive_page(format!("{}/", mesh.a_url), &["#call-mesh"], None).await;
     mesh.stop();
     assert_eq!(report.sentry, "off", "no DSN, no Sentry: {report:#?}");
-    assert!(report.envelopes.is_empty(), "nothing sent to Sentry: {report:#?}");
+    assert!(
+        report.envelopes.is_empty(),
+        "nothing sent to Sentry: {report:#?}"
+    );
     let call = &report.calls[0];
     assert_eq!(call.status, Some(200), "{call:?}\n{}", mesh.logs());
-    assert!(call.sent.is_empty(), "no trace headers from the page: {call:?}");
+    assert!(
+        call.sent.is_empty(),
+        "no trace headers from the page: {call:?}"
+    );
     assert_eq!(report.jaeger_link, None, "no JAEGER_UI_URL, no link");
 
     let trace_id = report.trace_id.clone().expect("#trace-id shown");
-    assert!(is_trace_id(&trace_id), "#trace-id shows a trace id: {trace_id:?}");
+    assert!(
+        is_trace_id(&trace_id),
+        "#trace-id shows a trace id: {trace_id:?}"
+    );
     let traceresponse = call.traceresponse.as_deref().unwrap_or_default();
-    assert!(traceresponse.starts_with(&format!("00-{trace_id}-")), "{traceresponse}");
+    assert!(
+        traceresponse.starts_with(&format!("00-{trace_id}-")),
+        "{traceresponse}"
+    );
 
     // a started that trace: its server span is the root, and b and c continued it.
     let spans = wait_for_mesh_trace(&otlp, &trace_id, 8).await;
-    assert_eq!(a_server_span(&spans).parent_span_id, None, "a's server span is the root");
+    assert_eq!(
+        a_server_span(&spans).parent_span_id,
+        None,
+        "a's server span is the root"
+    );
 }
