@@ -115,6 +115,6 @@ where
 /// Telemetry from the standard environment; `OTEL_SERVICE_NAME` defaults to `service`.
 fn telemetry(service: &'static str) -> Result<tracebridge::Guard, tracebridge::ConfigError> {
     tracebridge::Builder::from_env()
-        .service_name_default(service)
+        .default_service_name(service)
         .install()
 }
