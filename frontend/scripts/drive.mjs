@@ -4,7 +4,11 @@
 //
 //   node scripts/drive.mjs --url http://127.0.0.1:PORT/ [--click '#call-fail' --click '#throw' ...]
 //                          [--screenshot out.png] [--timeout-ms 60000] [--chromium /usr/bin/chromium]
+//                          [--drop-header traceparent ...]
 //
+// --drop-header removes a header from the page's calls to /trace before they leave the browser:
+// `--drop-header traceparent` makes the page a plain Sentry frontend (sentry-trace + baggage
+// only), the case the backend must bridge into OpenTelemetry by itself.
 // Each click on a call button waits until the page reports the call finished (body[data-calls]);
 // a click on #throw waits, when Sentry is on, until the error envelope's POST has been answered.
 // Before closing, every envelope POST still in flight is awaited, so nothing is lost on exit.
@@ -18,7 +22,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 function parseArgs(argv) {
-  const opts = { clicks: [], timeoutMs: 60000, chromium: "/usr/bin/chromium" };
+  const opts = { clicks: [], dropHeaders: [], timeoutMs: 60000, chromium: "/usr/bin/chromium" };
   for (let i = 0; i < argv.length; i++) {
     const value = argv[i + 1];
     switch (argv[i]) {
@@ -27,6 +31,7 @@ function parseArgs(argv) {
       case "--screenshot": opts.screenshot = value; i++; break;
       case "--timeout-ms": opts.timeoutMs = Number(value); i++; break;
       case "--chromium": opts.chromium = value; i++; break;
+      case "--drop-header": opts.dropHeaders.push(value.toLowerCase()); i++; break;
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
   }
@@ -91,6 +96,17 @@ async function main() {
     });
     const page = context.pages()[0] ?? (await context.newPage());
     page.on("pageerror", (err) => pageErrors.push(err.message));
+    const isCall = (url) => {
+      const u = new URL(url);
+      return u.origin === origin && u.pathname === "/trace";
+    };
+    if (opts.dropHeaders.length > 0) {
+      await page.route(isCall, async (route) => {
+        const headers = await route.request().allHeaders();
+        for (const name of opts.dropHeaders) delete headers[name];
+        await route.continue({ headers });
+      });
+    }
 
     page.on("request", (request) => {
       const url = request.url();
@@ -104,13 +120,14 @@ async function main() {
         pending.add(done);
         return;
       }
-      const u = new URL(url);
-      if (u.origin === origin && u.pathname === "/trace") {
+      if (isCall(url)) {
         const record = { url, status: null, sent: {}, traceresponse: null };
         calls.push(record);
         callWork.push(request.allHeaders().then((headers) => {
           for (const name of ["sentry-trace", "baggage", "traceparent", "tracestate"]) {
-            if (headers[name] !== undefined) record.sent[name] = headers[name];
+            if (headers[name] !== undefined && !opts.dropHeaders.includes(name)) {
+              record.sent[name] = headers[name];
+            }
           }
         }).catch(() => {}));
         callWork.push(request.response().then(async (res) => {

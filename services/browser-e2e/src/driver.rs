@@ -84,11 +84,22 @@ pub fn chromium() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
 }
 
-/// Loads `url` in headless Chromium, clicks `clicks` in order (waiting for each call to finish,
-/// and for the error envelope after `#throw`), optionally saves a screenshot, and returns the
-/// report. Errors name the ensure script when Chromium, the npm packages or the built page are
-/// missing.
-pub fn drive(url: &str, clicks: &[&str], screenshot: Option<&Path>) -> Result<DriveReport, String> {
+/// What to do on the page.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Drive<'a> {
+    /// Buttons to click, in order (`#call-mesh`, `#call-fail`, `#throw`).
+    pub clicks: &'a [&'a str],
+    /// Where to save a screenshot of the page after the clicks.
+    pub screenshot: Option<&'a Path>,
+    /// Headers removed from the page's calls before they leave the browser (`traceparent`:
+    /// the page then sends only Sentry's headers, like a plain Sentry frontend).
+    pub drop_headers: &'a [&'a str],
+}
+
+/// Loads `url` in headless Chromium, does `what` (waiting for each call to finish, and for the
+/// error envelope after `#throw`) and returns the report. Errors name the ensure script when
+/// Chromium, the npm packages or the built page are missing.
+pub fn drive(url: &str, what: &Drive<'_>) -> Result<DriveReport, String> {
     let frontend = repo_root().join("frontend");
     let chromium = chromium();
     if !chromium.is_file() {
@@ -113,10 +124,13 @@ pub fn drive(url: &str, clicks: &[&str], screenshot: Option<&Path>) -> Result<Dr
         .args(["--url", url, "--chromium"])
         .arg(&chromium)
         .args(["--timeout-ms", "90000"]);
-    for click in clicks {
+    for click in what.clicks {
         command.args(["--click", click]);
     }
-    if let Some(path) = screenshot {
+    for name in what.drop_headers {
+        command.args(["--drop-header", name]);
+    }
+    if let Some(path) = what.screenshot {
         command.arg("--screenshot").arg(path);
     }
     let out = output_within(command, Duration::from_secs(120))

@@ -18,5 +18,5 @@ pub mod mesh;
 pub mod process;
 
 pub use bugsink::Bugsink;
-pub use driver::{drive, DriveReport};
+pub use driver::{drive, Drive, DriveReport};
 pub use mesh::{Mesh, MeshConfig};
