@@ -108,10 +108,12 @@ async function main() {
     setTimeout(() => {
       throw new Error("tracebridge demo: uncaught browser error");
     }, 0);
-    $("status").textContent = "threw an uncaught error";
+    $("browser-error").textContent = sentryOn
+      ? "thrown, uncaught: reported to Sentry with the page's trace id"
+      : "thrown, uncaught (Sentry off: only the console saw it)";
   });
 
-  $("status").textContent = "ready";
+  $("status").textContent = "none yet";
   document.body.dataset.sentry = sentryOn ? "on" : "off";
   document.body.dataset.calls = "0";
   document.body.dataset.ready = "true";
