@@ -86,3 +86,35 @@ pub fn values<'a>(headers: &'a Headers, name: &'a str) -> impl Iterator<Item = &
         .filter(move |(k, _)| k == name)
         .map(|(_, v)| v.as_str())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn records_each_request_s_headers_lower_cased() {
+        let capture = HeaderCapture::start().await.unwrap();
+        let res = reqwest::Client::new()
+            .post(&capture.url)
+            .header("Baggage", "sentry-trace_id=abc,k=v")
+            .header(
+                "sentry-trace",
+                "0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-1",
+            )
+            .body("[]")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let requests = capture.requests();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(
+            values(&requests[0], "baggage").collect::<Vec<_>>(),
+            ["sentry-trace_id=abc,k=v"]
+        );
+        assert_eq!(
+            values(&requests[0], "sentry-trace").collect::<Vec<_>>(),
+            ["0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-1"]
+        );
+    }
+}

@@ -197,3 +197,47 @@ pub fn output_within(
         stderr: err.join().unwrap_or_default(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_within_kills_a_child_that_overruns() {
+        let mut command = Command::new("sleep");
+        command.arg("30");
+        let err = output_within(command, Duration::from_millis(100)).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    }
+
+    #[test]
+    fn output_within_captures_both_streams() {
+        let mut command = Command::new("sh");
+        command.args(["-c", "echo out; echo err >&2; exit 3"]);
+        let out = output_within(command, Duration::from_secs(10)).unwrap();
+        assert_eq!(out.status.code(), Some(3));
+        assert_eq!(out.stdout, b"out\n");
+        assert_eq!(out.stderr, b"err\n");
+    }
+
+    #[test]
+    fn child_guard_stops_its_process_by_pid_on_drop() {
+        let dir = ScratchDir::new("guard-test").unwrap();
+        let mut command = Command::new("sleep");
+        command.arg("30");
+        let guard = ChildGuard::spawn("sleep", command, &dir.path().join("log")).unwrap();
+        let pid = guard.pid();
+        drop(guard);
+        // Reaped and gone: /proc has no entry for it any more.
+        assert!(!Path::new(&format!("/proc/{pid}")).exists());
+    }
+
+    #[test]
+    fn scratch_dir_is_removed_on_drop() {
+        let dir = ScratchDir::new("scratch-test").unwrap();
+        let path = dir.path().to_owned();
+        std::fs::write(path.join("f"), "x").unwrap();
+        drop(dir);
+        assert!(!path.exists());
+    }
+}
