@@ -8,6 +8,30 @@
 //! - [`trace`]: trace trees ([`trace::Trace`]) with assertions that dump the tree on failure.
 //!
 //! Every server binds `127.0.0.1:0` (a free port) unless told otherwise, and stops when dropped.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use tracebridge_testkit::{trace::Trace, waterfall, OtlpReceiver, SentryReceiver, SpanKind};
+//!
+//! let otlp = OtlpReceiver::start().await?;
+//! let sentry = SentryReceiver::start().await?;
+//! // Start the service under test with
+//! //   OTEL_EXPORTER_OTLP_ENDPOINT = otlp.grpc_endpoint()   (or otlp.http_endpoint() with
+//! //   OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf)
+//! //   SENTRY_DSN = sentry.dsn("public")
+//! // then send it a request carrying `traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-...`.
+//! let spans = otlp
+//!     .wait_for_trace("4bf92f3577b34da6a3ce929d0e0e4736", 3, Duration::from_secs(10))
+//!     .await?;
+//! let trace = Trace::new(spans);
+//! trace.assert_connected();
+//! let server = trace.expect_exact("service-a", "GET /trace");
+//! assert_eq!(server.kind, SpanKind::Server);
+//! trace.assert_child_of(trace.expect("service-a", "trace1"), server);
+//! println!("{}", waterfall::render(trace.spans()));
+//! # Ok(()) }
+//! ```
 
 #![warn(missing_docs)]
 

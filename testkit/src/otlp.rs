@@ -203,6 +203,11 @@ impl OtlpReceiver {
         spans
     }
 
+    /// Every span received so far, grouped into traces (see [`crate::trace::group`]).
+    pub fn traces(&self) -> Vec<crate::trace::Trace> {
+        crate::trace::group(&self.spans())
+    }
+
     /// Forgets every span received so far (the request count is kept).
     pub fn clear(&self) {
         self.store.clear();
@@ -441,6 +446,10 @@ mod tests {
 
         let spans = receiver.spans();
         assert_eq!(receiver.request_count(), 4);
+        let traces = receiver.traces();
+        assert_eq!(traces.len(), 2);
+        assert_eq!(traces[0].trace_id(), "11".repeat(16));
+        assert_eq!(traces[0].len(), 2);
         assert_eq!(spans.len(), 3);
         assert_eq!(spans[0].name, "pb");
         assert_eq!(spans[0].trace_id, "11".repeat(16));
@@ -461,5 +470,42 @@ mod tests {
             .unwrap_err();
         assert!(err.contains("0 spans in 4 export requests"), "{err}");
         receiver.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn grpc_accepts_gzip_and_shutdown_closes_both_ports() {
+        use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+        let receiver = OtlpReceiver::start().await.unwrap();
+        let mut client = TraceServiceClient::connect(receiver.grpc_endpoint())
+            .await
+            .unwrap()
+            .send_compressed(CompressionEncoding::Gzip);
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span {
+                        trace_id: vec![0xaa; 16],
+                        span_id: vec![0xbb; 8],
+                        name: "gz".into(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        client.export(request).await.unwrap();
+        assert_eq!(receiver.request_count(), 1);
+        let spans = receiver.spans();
+        assert_eq!(spans.len(), 1);
+        assert_eq!(spans[0].name, "gz");
+        assert_eq!(spans[0].span_id, "bb".repeat(8));
+        drop(client);
+
+        let (grpc, http) = (receiver.grpc_addr(), receiver.http_addr());
+        receiver.shutdown().await;
+        assert!(tokio::net::TcpStream::connect(grpc).await.is_err());
+        assert!(tokio::net::TcpStream::connect(http).await.is_err());
     }
 }
