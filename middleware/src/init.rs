@@ -37,6 +37,14 @@
 //! Because export has its own runtime, `init()` works with or without an application runtime,
 //! and dropping the guard never deadlocks a current-thread runtime.
 //!
+//! Dropping the [`Guard`] blocks the dropping thread for at most the shutdown timeout per
+//! backend (spans, then Sentry); spans still unexported after that are dropped. The SDK's
+//! diagnostics (`internal-logs`: first dropped span, failed exports — once per export, never
+//! per request) go to the log output, never to Sentry.
+//!
+//! OTLP/gRPC over `https` needs a tonic TLS feature the workspace does not enable: such an
+//! endpoint is an init error naming the variable (OTLP/HTTP over `https` works, with rustls).
+//!
 //! With no endpoint, spans are still created (valid ids, propagated downstream) but nothing is
 //! exported, and one INFO log line says so. With `OTEL_SDK_DISABLED=true` there is no provider
 //! at all and every layer is a pass-through; log output still works.

@@ -96,18 +96,6 @@ pub(crate) fn context_for_injection(span: &Span) -> Context {
     }
 }
 
-/// The `traceresponse` header value for a span context.
-// TODO(prop): switch to `crate::propagation::traceresponse` once the propagator lands.
-pub(crate) fn traceresponse(sc: &SpanContext) -> http::HeaderValue {
-    let value = format!(
-        "00-{}-{}-{:02x}",
-        sc.trace_id(),
-        sc.span_id(),
-        sc.trace_flags().to_u8()
-    );
-    http::HeaderValue::from_str(&value).expect("hex digits and dashes are a valid header value")
-}
-
 /// Marks `span` as failed with `error_type` (`error.type`).
 pub(crate) fn record_error(span: &Span, error_type: &str) {
     span.record("otel.status_code", "ERROR");

@@ -586,3 +586,33 @@ async fn without_matched_path_the_span_is_named_by_method() {
     assert_eq!(attr(&server, "http.route"), None);
     assert_eq!(attr_str(&server, "url.path").as_deref(), Some("/users/9"));
 }
+
+#[tokio::test]
+async fn every_incoming_format_continues_the_trace() {
+    let telemetry = telemetry();
+    let addr = serve(app(Seen::default(), ServerLayer::new())).await;
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent = "00f067aa0ba902b7";
+    let formats: Vec<(&str, String)> = vec![
+        ("traceparent", traceparent(trace, parent)),
+        ("uber-trace-id", format!("{trace}:{parent}:0:1")),
+        ("sentry-trace", format!("{trace}-{parent}-1")),
+    ];
+    for (i, (name, value)) in formats.iter().enumerate() {
+        let response = reqwest::Client::new()
+            .get(format!("http://{addr}/users/{i}"))
+            .header(*name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let (t, _) = parse_traceparent(response.headers()["traceresponse"].to_str().unwrap());
+        assert_eq!(t, TraceId::from_hex(trace).unwrap(), "{name}");
+    }
+    let spans = telemetry.wait_for("GET /users/{id}", formats.len()).await;
+    for span in spans {
+        assert_eq!(trace_id(&span), TraceId::from_hex(trace).unwrap());
+        assert_eq!(span.parent_span_id, SpanId::from_hex(parent).unwrap());
+        assert!(span.parent_span_is_remote);
+    }
+}

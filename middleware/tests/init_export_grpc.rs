@@ -43,7 +43,9 @@ fn config(vars: &[(&str, String)]) -> Config {
     Config::from_lookup(|name| map.get(name).cloned()).expect("valid config")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// A current-thread runtime on purpose: export runs on the guard's own runtime, so neither
+// exporting nor dropping the guard from async code can deadlock on this single thread.
+#[tokio::test]
 async fn grpc_export_carries_service_resource_and_span() {
     let receiver = OtlpReceiver::start().await.unwrap();
     let logs = Captured::default();

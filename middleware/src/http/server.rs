@@ -434,7 +434,7 @@ fn add_traceresponse<B>(span: &Span, response: &mut Response<B>) {
     if let Some(sc) = own_span_context(span) {
         response.headers_mut().insert(
             http::HeaderName::from_static("traceresponse"),
-            crate::span::traceresponse(&sc),
+            crate::propagation::traceresponse(&sc),
         );
     }
 }
