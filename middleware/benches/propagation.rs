@@ -128,5 +128,40 @@ fn inject(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, extract, inject);
+/// The floor set by opentelemetry's `Context` API alone: a remote span context plus the two
+/// values composite extraction adds (Sentry propagation context, DSC). Compare with
+/// `extract/composite` to see what the parsing itself costs.
+fn context_floor(c: &mut Criterion) {
+    let sc = SpanContext::new(
+        TraceId::from_hex(TRACE).unwrap(),
+        SpanId::from_hex(SPAN).unwrap(),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::NONE,
+    );
+    c.bench_function("floor/context_span_and_two_values", |b| {
+        b.iter(|| {
+            black_box(
+                Context::new()
+                    .with_remote_span_context(black_box(sc.clone()))
+                    .with_value(black_box(1u64))
+                    .with_value(black_box(2u32)),
+            )
+        })
+    });
+    c.bench_function("floor/headermap_insert_one", |b| {
+        b.iter_batched_ref(
+            || HeaderMap::with_capacity(16),
+            |h| {
+                h.insert(
+                    HeaderName::from_static("traceparent"),
+                    HeaderValue::from_static("x"),
+                )
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(benches, extract, inject, context_floor);
 criterion_main!(benches);
