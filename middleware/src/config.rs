@@ -178,6 +178,8 @@ pub struct Config {
     pub protocol: Protocol,
     /// `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS`, decoded.
     pub headers: Vec<(String, String)>,
+    /// Which of the two headers variables `headers` came from (for error messages).
+    pub headers_var: &'static str,
     /// `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT`.
     pub timeout: Duration,
     /// `OTEL_PROPAGATORS`.
@@ -205,6 +207,7 @@ impl Default for Config {
             endpoint: None,
             protocol: Protocol::Grpc,
             headers: Vec::new(),
+            headers_var: "OTEL_EXPORTER_OTLP_HEADERS",
             timeout: Duration::from_millis(10_000),
             propagator: Propagator::default(),
             sampler: SamplerConfig::default(),
@@ -278,6 +281,7 @@ impl Config {
         );
         if let Some(v) = headers {
             cfg.headers = parse_headers(headers_var, &v)?;
+            cfg.headers_var = headers_var;
         }
 
         let (timeout_var, timeout) = first_of(

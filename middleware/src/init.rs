@@ -42,8 +42,8 @@
 //! diagnostics (`internal-logs`: first dropped span, failed exports — once per export, never
 //! per request) go to the log output, never to Sentry.
 //!
-//! OTLP/gRPC over `https` needs a tonic TLS feature the workspace does not enable: such an
-//! endpoint is an init error naming the variable (OTLP/HTTP over `https` works, with rustls).
+//! An `https` endpoint is verified against the system's root certificates, over gRPC (tonic +
+//! rustls) and over HTTP (reqwest + rustls) alike.
 //!
 //! With no endpoint, spans are still created (valid ids, propagated downstream) but nothing is
 //! exported, and one INFO log line says so. With `OTEL_SDK_DISABLED=true` there is no provider
@@ -378,7 +378,7 @@ impl Builder {
                 public_key: Some(dsn.public_key().to_owned()),
                 environment: cfg.sentry.environment.clone(),
                 release: cfg.sentry.release.clone(),
-                sample_rate: Some(f64::from(cfg.sentry.traces_sample_rate)),
+                sample_rate: Some(dsc_sample_rate(cfg.sentry.traces_sample_rate)),
             });
         }
         opentelemetry::global::set_text_map_propagator(propagator.clone());
@@ -482,18 +482,24 @@ fn build_exporter(
             let mut metadata = tonic::metadata::MetadataMap::new();
             for (k, v) in &cfg.headers {
                 let key = tonic::metadata::MetadataKey::from_bytes(k.as_bytes()).map_err(|_| {
-                    ConfigError::new(headers_var(), format!("{k:?} is not valid gRPC metadata"))
+                    ConfigError::new(cfg.headers_var, format!("{k:?} is not valid gRPC metadata"))
                 })?;
                 let value = v.parse().map_err(|_| {
                     ConfigError::new(
-                        headers_var(),
+                        cfg.headers_var,
                         format!("the value of {k:?} is not valid gRPC metadata"),
                     )
                 })?;
                 metadata.insert(key, value);
             }
-            opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
+            let mut builder = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+            if url.starts_with("https://") {
+                // tonic's default TLS config trusts no root at all: use the system's roots,
+                // as the HTTP exporter (reqwest + rustls) does.
+                builder = builder
+                    .with_tls_config(tonic::transport::ClientTlsConfig::new().with_native_roots());
+            }
+            builder
                 .with_endpoint(url)
                 .with_timeout(timeout)
                 .with_metadata(metadata)
@@ -518,8 +524,10 @@ fn build_exporter(
         .map_err(|e| ConfigError::new(endpoint.var, format!("cannot build the OTLP exporter: {e}")))
 }
 
-fn headers_var() -> &'static str {
-    "OTEL_EXPORTER_OTLP_HEADERS"
+/// The DSC's `sentry-sample_rate` from Sentry's `f32` rate, through the `f32`'s shortest
+/// decimal form: `f64::from(0.1f32)` would write `sentry-sample_rate=0.10000000149011612`.
+fn dsc_sample_rate(rate: f32) -> f64 {
+    rate.to_string().parse().unwrap_or(f64::from(rate))
 }
 
 /// Keeps telemetry installed; on drop, flushes and shuts down the tracer provider, then
@@ -666,5 +674,18 @@ where
         write!(writer, "{}: ", meta.target())?;
         ctx.field_format().format_fields(writer.by_ref(), event)?;
         writeln!(writer)
+    }
+}
+
+#[cfg(test)]
+mod dsc_rate_tests {
+    use super::dsc_sample_rate;
+
+    #[test]
+    fn dsc_sample_rate_keeps_the_decimal_the_user_wrote() {
+        assert_eq!(dsc_sample_rate(0.1).to_string(), "0.1");
+        assert_eq!(dsc_sample_rate(0.25).to_string(), "0.25");
+        assert_eq!(dsc_sample_rate(1.0).to_string(), "1");
+        assert_eq!(dsc_sample_rate(0.0).to_string(), "0");
     }
 }
