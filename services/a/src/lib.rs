@@ -86,7 +86,7 @@ impl AppState {
 }
 
 fn channel(var: &'static str, default: &str, timeout: Duration) -> Result<TracedChannel, BoxError> {
-    let url = demo_common::env::base_url(var, default);
+    let url = demo_common::env::base_url(var, default)?;
     let endpoint = Endpoint::from_shared(url.clone())
         .map_err(|e| format!("{var}={url:?} is not a valid URL: {e}"))?
         .connect_timeout(Duration::from_secs(3))

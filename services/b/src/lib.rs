@@ -46,7 +46,7 @@ impl ServiceB {
     /// c's `/work` from `C_HTTP_URL`, and a client with a bounded timeout (long enough for the
     /// demo's artificial delay) so a stuck c surfaces as an error instead of a hung request.
     pub fn from_env() -> Result<Self, BoxError> {
-        let base = demo_common::env::base_url(C_HTTP_URL, DEFAULT_C_HTTP_URL);
+        let base = demo_common::env::base_url(C_HTTP_URL, DEFAULT_C_HTTP_URL)?;
         let timeout = Duration::from_secs(10) + demo_common::demo_delay() * 4;
         let client = reqwest::Client::builder().timeout(timeout).build()?;
         Ok(ServiceB {

@@ -56,11 +56,30 @@ pub fn socket_addr(name: &'static str, default: &str) -> Result<SocketAddr, Stri
 }
 
 /// The variable as a base URL, without a trailing slash, so `{url}/work` is well formed.
-pub fn base_url(name: &str, default: &str) -> String {
-    var_or(name, default)
-        .trim()
-        .trim_end_matches('/')
-        .to_owned()
+/// Checked at start: an `http`/`https` URL with a host, else an error naming the variable
+/// (a typo must stop the service, not fail every request later).
+pub fn base_url(name: &str, default: &str) -> Result<String, String> {
+    let value = var_or(name, default);
+    let url = value.trim().trim_end_matches('/');
+    match url.parse::<http::Uri>() {
+        Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
+            Ok(url.to_owned())
+        }
+        _ => Err(format!(
+            "{name}={value:?} is not an http(s) URL with a host, e.g. {default}"
+        )),
+    }
+}
+
+/// A whole number of milliseconds; unset or empty is `default`. The error names the variable.
+pub fn millis(name: &str, default: u64) -> Result<u64, String> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => value
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name}={value:?} is not a whole number of milliseconds")),
+        _ => Ok(default),
+    }
 }
 
 #[cfg(test)]
@@ -92,8 +111,27 @@ mod tests {
     fn base_urls_lose_the_trailing_slash() {
         std::env::set_var("DEMO_COMMON_TEST_URL", "http://c:8083/");
         assert_eq!(
-            base_url("DEMO_COMMON_TEST_URL", DEFAULT_C_HTTP_URL),
+            base_url("DEMO_COMMON_TEST_URL", DEFAULT_C_HTTP_URL).unwrap(),
             "http://c:8083"
         );
+    }
+
+    #[test]
+    fn a_bad_url_names_the_variable() {
+        for bad in ["c:8083", "ftp://c/", "http://", "not a url"] {
+            std::env::set_var("DEMO_COMMON_TEST_BAD_URL", bad);
+            let err = base_url("DEMO_COMMON_TEST_BAD_URL", DEFAULT_C_HTTP_URL).unwrap_err();
+            assert!(err.starts_with("DEMO_COMMON_TEST_BAD_URL="), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_bad_delay_names_the_variable() {
+        std::env::set_var("DEMO_COMMON_TEST_DELAY", "20ms");
+        let err = millis("DEMO_COMMON_TEST_DELAY", 0).unwrap_err();
+        assert!(err.starts_with("DEMO_COMMON_TEST_DELAY=\"20ms\""), "{err}");
+        std::env::set_var("DEMO_COMMON_TEST_DELAY_OK", " 25 ");
+        assert_eq!(millis("DEMO_COMMON_TEST_DELAY_OK", 0), Ok(25));
+        assert_eq!(millis("DEMO_COMMON_TEST_DELAY_UNSET", 7), Ok(7));
     }
 }

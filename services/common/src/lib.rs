@@ -17,17 +17,20 @@ use tokio::sync::watch;
 /// Any error a service reports before exiting non-zero.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// `DEMO_DELAY_MS`, parsed once: artificial work inside trace1, trace2 and trace3 so a waterfall
-/// shows durations. 0 (the default) means none, so load runs measure tracing, not sleeps.
+/// `DEMO_DELAY_MS`: artificial work inside trace1, trace2 and trace3 so a waterfall shows
+/// durations. 0 (the default) means none, so load runs measure tracing, not sleeps. Read and
+/// checked once by [`run`] before the service starts (a bad value stops it, naming the
+/// variable); 0 until then.
 pub fn demo_delay() -> Duration {
-    static DELAY: OnceLock<Duration> = OnceLock::new();
-    *DELAY.get_or_init(|| {
-        let ms = env::var_or(env::DEMO_DELAY_MS, "0");
-        Duration::from_millis(ms.trim().parse().unwrap_or_else(|_| {
-            tracing::warn!(value = %ms, "DEMO_DELAY_MS is not a whole number of milliseconds; using 0");
-            0
-        }))
-    })
+    DEMO_DELAY.get().copied().unwrap_or(Duration::ZERO)
+}
+
+static DEMO_DELAY: OnceLock<Duration> = OnceLock::new();
+
+/// Reads `DEMO_DELAY_MS` into [`demo_delay`]; the error names the variable.
+pub fn load_demo_delay() -> Result<Duration, String> {
+    let delay = Duration::from_millis(env::millis(env::DEMO_DELAY_MS, 0)?);
+    Ok(*DEMO_DELAY.get_or_init(|| delay))
 }
 
 /// Sleeps for [`demo_delay`], or returns at once when it is zero.
@@ -90,6 +93,10 @@ where
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = load_demo_delay() {
+        eprintln!("{service}: {e}");
+        return ExitCode::FAILURE;
+    }
     runtime.block_on(async move {
         let guard = match telemetry(service) {
             Ok(guard) => guard,
