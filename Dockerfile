@@ -7,7 +7,7 @@ COPY frontend/ ./
 # The page is optional: without frontend/package.json service a serves its built-in page.
 RUN if [ -f package.json ]; then npm ci && npm run build; else mkdir -p dist; fi
 
-FROM rust:1.89-bookworm AS build
+FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p service-a -p service-b -p service-c \
