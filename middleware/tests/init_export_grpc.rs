@@ -3,8 +3,6 @@
 //! (Own test binary: init installs process-wide state.)
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use opentelemetry::trace::TraceContextExt;
@@ -12,28 +10,8 @@ use tracebridge::config::Config;
 use tracebridge_testkit::{OtlpReceiver, SpanKind};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<String> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-}
+mod init_support;
+use init_support::Captured;
 
 fn config(vars: &[(&str, String)]) -> Config {
     let map: HashMap<String, String> = vars

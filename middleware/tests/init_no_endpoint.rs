@@ -2,25 +2,13 @@
 //! and exactly one log line says export is off.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 use opentelemetry::trace::TraceContextExt;
 use tracebridge::config::Config;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+mod init_support;
+use init_support::Captured;
 
 #[test]
 fn no_endpoint_creates_spans_propagates_and_says_so_once() {
