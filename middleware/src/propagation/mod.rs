@@ -436,9 +436,7 @@ impl Propagator {
 
         // All values go into one buffer, sliced into header values afterwards.
         let mut buf: Vec<u8> = Vec::with_capacity(320);
-        // One slot per header an injection can write: traceparent, tracestate, uber-trace-id,
-        // b3, the three X-B3-* headers, sentry-trace and baggage. (It was 8: every format on,
-        // with a tracestate and baggage, indexed past the end and panicked.)
+        // At most: traceparent, tracestate, uber-trace-id, b3, 3 x X-B3-*, sentry-trace, baggage.
         let mut ranges: [(Option<HeaderName>, usize, usize); 9] = Default::default();
         let mut n = 0;
         let mut mark = |name: HeaderName, start: usize, end: usize| {

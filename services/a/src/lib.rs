@@ -128,3 +128,146 @@ pub fn cors() -> CorsLayer {
 async fn healthz() -> &'static str {
     "ok\n"
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// a's router with upstreams that are never reached by these requests.
+    fn app() -> Router {
+        router(state())
+    }
+
+    fn state() -> AppState {
+        AppState {
+            b: PingBClient::new(
+                channel(B_URL, "http://127.0.0.1:9", Duration::from_secs(1)).unwrap(),
+            ),
+            c: PingCClient::new(
+                channel(C_URL, "http://127.0.0.1:9", Duration::from_secs(1)).unwrap(),
+            ),
+            http: tracebridge::http::client(reqwest::Client::new()),
+            frontend: frontend::Frontend { dir: None },
+        }
+    }
+
+    async fn body(response: axum::response::Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn preflight_allows_the_trace_headers_browsers_send() {
+        let response = app()
+            .oneshot(
+                Request::options("/trace")
+                    .header(header::ORIGIN, "http://localhost:3000")
+                    .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET")
+                    .header(
+                        header::ACCESS_CONTROL_REQUEST_HEADERS,
+                        "sentry-trace,baggage,traceparent",
+                    )
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let allowed = response.headers()[header::ACCESS_CONTROL_ALLOW_HEADERS]
+            .to_str()
+            .unwrap();
+        for name in ["sentry-trace", "baggage", "traceparent"] {
+            assert!(
+                allowed.split(',').any(|h| h.trim() == name),
+                "{name} in {allowed}"
+            );
+        }
+        assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    }
+
+    #[tokio::test]
+    async fn responses_expose_traceresponse_to_the_page() {
+        let response = app()
+            .oneshot(
+                Request::get("/healthz")
+                    .header(header::ORIGIN, "http://localhost:3000")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers()[header::ACCESS_CONTROL_EXPOSE_HEADERS],
+            "traceresponse"
+        );
+        assert_eq!(body(response).await, "ok\n");
+    }
+
+    #[tokio::test]
+    async fn the_built_in_page_has_the_contract_button_ids() {
+        let response = app()
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let page = body(response).await;
+        for id in [
+            "id=\"call-mesh\"",
+            "id=\"call-fail\"",
+            "id=\"throw\"",
+            "id=\"trace-id\"",
+        ] {
+            assert!(page.contains(id), "{id} missing");
+        }
+        assert!(page.contains("fetch(path)") && page.contains("/trace?fail=c"));
+    }
+
+    #[tokio::test]
+    async fn a_built_frontend_directory_replaces_the_page_and_serves_its_assets() {
+        let dir = std::env::temp_dir().join(format!("service-a-frontend-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("assets")).unwrap();
+        std::fs::write(dir.join("index.html"), "<p>built page</p>").unwrap();
+        std::fs::write(dir.join("assets/app.js"), "console.log(1)").unwrap();
+        let mut state = state();
+        state.frontend = frontend::Frontend {
+            dir: Some(dir.clone()),
+        };
+        let app = router(state);
+        let page = app
+            .clone()
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(body(page).await, "<p>built page</p>");
+        let asset = app
+            .clone()
+            .oneshot(Request::get("/assets/app.js").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(asset.status(), StatusCode::OK);
+        assert_eq!(body(asset).await, "console.log(1)");
+        let missing = app
+            .oneshot(Request::get("/assets/nope.js").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_unknown_fail_value_is_a_400() {
+        let response = app()
+            .oneshot(Request::get("/trace?fail=z").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(body(response).await.contains("fail must be b or c"));
+    }
+}

@@ -79,7 +79,8 @@ fn upstream_failed(
         status.code(),
         status.message()
     );
-    tracing::error!(upstream = service, code = ?status.code(), "{error}");
+    // A warning: the server layer reports the 502 to Sentry once, with this as a breadcrumb.
+    tracing::warn!(upstream = service, code = ?status.code(), "{error}");
     (
         StatusCode::BAD_GATEWAY,
         Json(json!({"error": error, "trace_id": trace_id})),

@@ -61,16 +61,18 @@ impl PingB for ServiceB {
     async fn ping(&self, request: Request<PingRequest>) -> Result<Response<PingReply>, Status> {
         let request = request.into_inner();
         if request.fail {
-            tracing::error!(from = %request.from, "service-b failed on request (fail=b)");
+            // A warning, not an error: the server layer reports the failed call to Sentry once; this
+            // line rides along as its breadcrumb.
+            tracing::warn!(from = %request.from, "service-b failed on request (fail=b)");
             return Err(Status::internal("service-b failed on request (fail=b)"));
         }
         let response = self.http.get(&self.work_url).send().await.map_err(|e| {
-            tracing::error!(error = %e, url = %self.work_url, "service-b cannot reach service-c");
+            tracing::warn!(error = %e, url = %self.work_url, "service-b cannot reach service-c");
             Status::unavailable(format!("service-c unreachable: {e}"))
         })?;
         let status = response.status();
         if !status.is_success() {
-            tracing::error!(%status, "service-c /work failed");
+            tracing::warn!(%status, "service-c /work failed");
             return Err(Status::internal(format!(
                 "service-c /work answered {status}"
             )));

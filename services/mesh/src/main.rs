@@ -12,20 +12,21 @@
 //! services then export there instead of to the embedded receiver). Ctrl-C / SIGTERM stops
 //! every child by pid.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use mesh::traffic::{self, Incoming, Parent};
 use mesh::{report, Launcher, Mesh, Options, Ports, Service};
-use tracebridge_testkit::trace::Trace;
 use tracebridge_testkit::OtlpReceiver;
 
 const USAGE: &str = "usage: mesh [--serve]
 
 Starts services a, b, c and an embedded OTLP receiver, sends a request in every trace header
 format (none, W3C, Jaeger, B3, Sentry-only) plus a failing one, prints each trace as a waterfall.
-  --serve   keep the mesh up afterwards and print the URLs; stop with Ctrl-C
+  --serve        keep the mesh up afterwards and print the URLs; stop with Ctrl-C
+  --free-ports   use free ports instead of the contract's defaults (8080, 50051, 50052, 8083)
 Environment: DEMO_DELAY_MS (default 20 here), OTEL_PROPAGATORS (default here adds b3),
 OTEL_EXPORTER_OTLP_ENDPOINT (export to e.g. Jaeger instead), JAEGER_UI_URL, SENTRY_DSN.";
 
@@ -37,15 +38,20 @@ fn main() -> ExitCode {
             Some(Service::B) => service_b::main(),
             Some(Service::C) => service_c::main(),
             None => {
-                eprintln!("mesh: {} needs service-a, service-b or service-c", Launcher::SERVICE_ARG);
+                eprintln!(
+                    "mesh: {} needs service-a, service-b or service-c",
+                    Launcher::SERVICE_ARG
+                );
                 ExitCode::from(2)
             }
         };
     }
     let mut serve = false;
+    let mut free_ports = false;
     for arg in &args {
         match arg.as_str() {
             "--serve" => serve = true,
+            "--free-ports" => free_ports = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -63,7 +69,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(serve)) {
+    match runtime.block_on(run(serve, free_ports)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mesh: {e}");
@@ -76,7 +82,7 @@ fn env_set(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-async fn run(serve: bool) -> Result<(), String> {
+async fn run(serve: bool, free_ports: bool) -> Result<(), String> {
     let external = env_set("OTEL_EXPORTER_OTLP_ENDPOINT");
     let receiver = Arc::new(
         OtlpReceiver::start()
@@ -84,31 +90,51 @@ async fn run(serve: bool) -> Result<(), String> {
             .map_err(|e| format!("cannot start the embedded OTLP receiver: {e}"))?,
     );
     let exe = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
-    let ports = Ports::defaults_or_free().map_err(|e| format!("cannot find free ports: {e}"))?;
+    let ports = if free_ports {
+        Ports::free()
+    } else {
+        Ports::defaults_or_free()
+    }
+    .map_err(|e| format!("cannot find free ports: {e}"))?;
     let mut env = vec![];
     if env_set("DEMO_DELAY_MS").is_none() {
         env.push(("DEMO_DELAY_MS".to_owned(), "20".to_owned()));
     }
     if env_set("OTEL_PROPAGATORS").is_none() {
         // B3 is off by default in the middleware; the demo sends a B3 request, so turn it on.
-        env.push(("OTEL_PROPAGATORS".to_owned(), "tracecontext,baggage,jaeger,b3,sentry".to_owned()));
+        env.push((
+            "OTEL_PROPAGATORS".to_owned(),
+            "tracecontext,baggage,jaeger,b3,sentry".to_owned(),
+        ));
     }
     let options = Options {
         launcher: Launcher::SelfExec(exe),
         ports,
-        otlp_endpoint: if external.is_some() { None } else { Some(receiver.grpc_endpoint()) },
+        otlp_endpoint: if external.is_some() {
+            None
+        } else {
+            Some(receiver.grpc_endpoint())
+        },
         env,
         log_dir: std::env::temp_dir().join(format!("tracebridge-mesh-{}", std::process::id())),
         startup_timeout: Duration::from_secs(30),
     };
-    println!("mesh: starting service-c (gRPC {}, HTTP {}), service-b (gRPC {}), service-a (HTTP {})", ports.c, ports.c_http, ports.b, ports.a);
+    println!(
+        "mesh: starting service-c (gRPC {}, HTTP {}), service-b (gRPC {}), service-a (HTTP {})",
+        ports.c, ports.c_http, ports.b, ports.a
+    );
     let mut mesh = tokio::task::spawn_blocking(move || Mesh::start(&options))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
     match &external {
-        Some(endpoint) => println!("mesh: services export spans to {endpoint} (OTEL_EXPORTER_OTLP_ENDPOINT)"),
-        None => println!("mesh: services export spans to the embedded OTLP receiver at {}", receiver.grpc_endpoint()),
+        Some(endpoint) => {
+            println!("mesh: services export spans to {endpoint} (OTEL_EXPORTER_OTLP_ENDPOINT)")
+        }
+        None => println!(
+            "mesh: services export spans to the embedded OTLP receiver at {}",
+            receiver.grpc_endpoint()
+        ),
     }
 
     let sent = send_traffic(&mut mesh).await?;
@@ -116,9 +142,13 @@ async fn run(serve: bool) -> Result<(), String> {
     if external.is_none() {
         print_waterfalls(&receiver, &sent).await?;
     } else {
-        let jaeger = env_set("JAEGER_UI_URL").unwrap_or_else(|| "http://localhost:16686".to_owned());
+        let jaeger =
+            env_set("JAEGER_UI_URL").unwrap_or_else(|| "http://localhost:16686".to_owned());
         for (title, trace_id, status) in &sent {
-            println!("== {title}: HTTP {status}\n  Jaeger UI: {}/trace/{trace_id}", jaeger.trim_end_matches('/'));
+            println!(
+                "== {title}: HTTP {status}\n  Jaeger UI: {}/trace/{trace_id}",
+                jaeger.trim_end_matches('/')
+            );
         }
     }
 
@@ -136,20 +166,35 @@ async fn send_traffic(mesh: &mut Mesh) -> Result<Vec<(String, String, u16)>, Str
         .map_err(|e| e.to_string())?;
     let a_url = mesh.ports.a_url();
     let mut sent = Vec::new();
-    let mut requests: Vec<(String, &str, Vec<(&'static str, String)>, u16)> = Incoming::ALL
+    // (title, path, headers, expected status)
+    type Request = (String, &'static str, Vec<(&'static str, String)>, u16);
+    let mut requests: Vec<Request> = Incoming::ALL
         .into_iter()
         .map(|format| {
-            (format!("GET /trace — {format}"), "/trace", traffic::headers(format, &Parent::random()), 200)
+            (
+                format!("GET /trace — {format}"),
+                "/trace",
+                traffic::headers(format, &Parent::random()),
+                200,
+            )
         })
         .collect();
-    requests.push(("GET /trace?fail=c — the failing path (c answers INTERNAL, a answers 502)".to_owned(), "/trace?fail=c", vec![], 502));
+    requests.push((
+        "GET /trace?fail=c — the failing path (c answers INTERNAL, a answers 502)".to_owned(),
+        "/trace?fail=c",
+        vec![],
+        502,
+    ));
     for (title, path, headers, expected) in requests {
         let answer = traffic::get(&client, &a_url, path, &headers).await;
         let answer = match answer {
             Ok(answer) => answer,
             Err(e) => {
                 mesh.check_running().map_err(|e| e.to_string())?;
-                return Err(format!("service-a did not answer {path}: {e}\n{}", mesh.log(Service::A)));
+                return Err(format!(
+                    "service-a did not answer {path}: {e}\n{}",
+                    mesh.log(Service::A)
+                ));
             }
         };
         if answer.status != expected {
@@ -170,7 +215,10 @@ async fn send_traffic(mesh: &mut Mesh) -> Result<Vec<(String, String, u16)>, Str
 
 /// Waits until each sent trace has a's SERVER span (it ends last) and spans of a, b and c,
 /// then prints it.
-async fn print_waterfalls(receiver: &OtlpReceiver, sent: &[(String, String, u16)]) -> Result<(), String> {
+async fn print_waterfalls(
+    receiver: &OtlpReceiver,
+    sent: &[(String, String, u16)],
+) -> Result<(), String> {
     for (title, trace_id, _) in sent {
         let complete = |spans: &[tracebridge_testkit::SpanRecord]| {
             let mine = || spans.iter().filter(|s| &s.trace_id == trace_id);
@@ -182,22 +230,32 @@ async fn print_waterfalls(receiver: &OtlpReceiver, sent: &[(String, String, u16)
         let spans = receiver
             .wait_for(complete, Duration::from_secs(20))
             .await
-            .map_err(|e| format!("the spans of trace {trace_id} ({title}) did not all arrive: {e}"))?;
+            .map_err(|e| {
+                format!("the spans of trace {trace_id} ({title}) did not all arrive: {e}")
+            })?;
         // Late spans of the same trace (exported in the same batch window) still get in.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let _ = spans;
-        let trace = Trace::new(receiver.spans_of(trace_id));
-        println!("{}", report::trace_section(title, &trace));
+        let color = std::io::stdout().is_terminal();
+        println!(
+            "{}",
+            report::trace_section(title, &receiver.spans_of(trace_id), color)
+        );
     }
     Ok(())
 }
 
-async fn serve_until_signal(mesh: &mut Mesh, receiver: &Arc<OtlpReceiver>, external: Option<&str>) -> Result<(), String> {
+async fn serve_until_signal(
+    mesh: &mut Mesh,
+    receiver: &Arc<OtlpReceiver>,
+    external: Option<&str>,
+) -> Result<(), String> {
     println!("mesh: serving; stop with Ctrl-C");
     println!("  page (service a):   {}/", mesh.ports.a_url());
     println!("  GET /trace:         {}/trace", mesh.ports.a_url());
     if external.is_some() {
-        let jaeger = env_set("JAEGER_UI_URL").unwrap_or_else(|| "http://localhost:16686".to_owned());
+        let jaeger =
+            env_set("JAEGER_UI_URL").unwrap_or_else(|| "http://localhost:16686".to_owned());
         println!("  Jaeger UI:          {jaeger}");
     } else {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -229,7 +287,10 @@ fn stop(mesh: &mut Mesh) -> Result<(), String> {
     for (service, status) in mesh.shutdown(Duration::from_secs(10)) {
         match status {
             Ok(status) if status.success() => {}
-            Ok(status) => failures.push(format!("{service} exited with {status}:\n{}", mesh.log(service))),
+            Ok(status) => failures.push(format!(
+                "{service} exited with {status}:\n{}",
+                mesh.log(service)
+            )),
             Err(e) => failures.push(e.to_string()),
         }
     }

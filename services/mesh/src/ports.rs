@@ -21,20 +21,24 @@ pub struct Ports {
 impl Ports {
     /// The contract's default addresses, each replaced by a free port when it is taken.
     pub fn defaults_or_free() -> std::io::Result<Self> {
-        let pick = |default: &str| -> std::io::Result<SocketAddr> {
-            let addr: SocketAddr = default.parse().expect("contract defaults are valid addresses");
+        Ports::preferred_or_free([
+            env::DEFAULT_A_LISTEN,
+            env::DEFAULT_B_LISTEN,
+            env::DEFAULT_C_LISTEN,
+            env::DEFAULT_C_HTTP_LISTEN,
+        ])
+    }
+
+    /// `preferred` (a, b, c, c_http), each replaced by a free port when it is taken.
+    pub fn preferred_or_free(preferred: [&str; 4]) -> std::io::Result<Self> {
+        Ports::distinct(|i| {
+            let addr: SocketAddr = preferred[i]
+                .parse()
+                .map_err(|e| std::io::Error::other(format!("{:?}: {e}", preferred[i])))?;
             match TcpListener::bind(addr) {
                 Ok(_) => Ok(addr),
                 Err(_) => free_port(),
             }
-        };
-        Ports::distinct(|i| {
-            pick([
-                env::DEFAULT_A_LISTEN,
-                env::DEFAULT_B_LISTEN,
-                env::DEFAULT_C_LISTEN,
-                env::DEFAULT_C_HTTP_LISTEN,
-            ][i])
         })
     }
 
@@ -43,7 +47,9 @@ impl Ports {
         Ports::distinct(|_| free_port())
     }
 
-    fn distinct(mut pick: impl FnMut(usize) -> std::io::Result<SocketAddr>) -> std::io::Result<Self> {
+    fn distinct(
+        mut pick: impl FnMut(usize) -> std::io::Result<SocketAddr>,
+    ) -> std::io::Result<Self> {
         let mut chosen: Vec<SocketAddr> = Vec::with_capacity(4);
         for i in 0..4 {
             let mut addr = pick(i)?;
@@ -53,7 +59,12 @@ impl Ports {
             }
             chosen.push(addr);
         }
-        Ok(Ports { a: chosen[0], b: chosen[1], c: chosen[2], c_http: chosen[3] })
+        Ok(Ports {
+            a: chosen[0],
+            b: chosen[1],
+            c: chosen[2],
+            c_http: chosen[3],
+        })
     }
 
     /// a's base URL, `http://127.0.0.1:PORT`.
@@ -84,14 +95,18 @@ mod tests {
     }
 
     #[test]
-    fn a_taken_default_is_replaced() {
-        // Hold a's default (or observe it is already taken by someone else): either way the
-        // chosen address must be bindable-looking and different from a held socket.
-        let held = TcpListener::bind(env::DEFAULT_A_LISTEN);
-        let p = Ports::defaults_or_free().unwrap();
-        if held.is_ok() {
-            assert_ne!(p.a, env::DEFAULT_A_LISTEN.parse::<SocketAddr>().unwrap());
-        }
-        assert!(p.a.ip().is_loopback());
+    fn a_taken_preferred_port_is_replaced_and_a_free_one_kept() {
+        let held = TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken = held.local_addr().unwrap();
+        let free = free_port().unwrap();
+        let (t, f) = (taken.to_string(), free.to_string());
+        let (c, c_http) = (
+            free_port().unwrap().to_string(),
+            free_port().unwrap().to_string(),
+        );
+        let p = Ports::preferred_or_free([&t, &f, &c, &c_http]).unwrap();
+        assert_ne!(p.a, taken, "a taken port is replaced");
+        assert!(p.a.ip().is_loopback() && p.a.port() != 0);
+        assert_eq!(p.b, free, "a free preferred port is kept");
     }
 }

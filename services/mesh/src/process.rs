@@ -133,9 +133,15 @@ impl Mesh {
     /// time.
     pub fn start(options: &Options) -> Result<Mesh, MeshError> {
         std::fs::create_dir_all(&options.log_dir).map_err(|e| {
-            MeshError(format!("cannot create log directory {}: {e}", options.log_dir.display()))
+            MeshError(format!(
+                "cannot create log directory {}: {e}",
+                options.log_dir.display()
+            ))
         })?;
-        let mut mesh = Mesh { running: Vec::new(), ports: options.ports };
+        let mut mesh = Mesh {
+            running: Vec::new(),
+            ports: options.ports,
+        };
         for service in Service::ALL {
             mesh.spawn(service, options)?;
         }
@@ -176,9 +182,16 @@ impl Mesh {
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err));
         let child = cmd.spawn().map_err(|e| {
-            MeshError(format!("cannot start {service} ({:?}): {e}", cmd.get_program()))
+            MeshError(format!(
+                "cannot start {service} ({:?}): {e}",
+                cmd.get_program()
+            ))
         })?;
-        self.running.push(Running { service, child, log });
+        self.running.push(Running {
+            service,
+            child,
+            log,
+        });
         Ok(())
     }
 
@@ -234,18 +247,26 @@ impl Mesh {
     /// Sends SIGTERM to `service` (by pid): the contract's graceful shutdown.
     pub fn terminate(&mut self, service: Service) -> Result<(), MeshError> {
         let pid = self.pid(service);
-        signal(pid, "TERM").map_err(|e| MeshError(format!("cannot signal {service} (pid {pid}): {e}")))
+        signal(pid, "TERM")
+            .map_err(|e| MeshError(format!("cannot signal {service} (pid {pid}): {e}")))
     }
 
     /// Waits up to `timeout` for `service` to exit; its status, or an error if it still runs.
-    pub fn wait_exit(&mut self, service: Service, timeout: Duration) -> Result<ExitStatus, MeshError> {
+    pub fn wait_exit(
+        &mut self,
+        service: Service,
+        timeout: Duration,
+    ) -> Result<ExitStatus, MeshError> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.exit_status(service) {
                 return Ok(status);
             }
             if Instant::now() > deadline {
-                return Err(self.failure(service, &format!("still running {}s after SIGTERM", timeout.as_secs())));
+                return Err(self.failure(
+                    service,
+                    &format!("still running {}s after SIGTERM", timeout.as_secs()),
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -282,7 +303,11 @@ impl Mesh {
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         MeshError(format!(
             "{service} {what}; last lines of its output:\n  {}",
-            if tail.is_empty() { "(none)".to_owned() } else { tail.join("\n  ") }
+            if tail.is_empty() {
+                "(none)".to_owned()
+            } else {
+                tail.join("\n  ")
+            }
         ))
     }
 }
@@ -311,6 +336,8 @@ pub fn signal(pid: u32, name: &str) -> std::io::Result<()> {
     if status.success() {
         Ok(())
     } else {
-        Err(std::io::Error::other(format!("kill -{name} {pid}: {status}")))
+        Err(std::io::Error::other(format!(
+            "kill -{name} {pid}: {status}"
+        )))
     }
 }

@@ -23,8 +23,13 @@ pub enum Incoming {
 
 impl Incoming {
     /// Every format, in the order the demo sends them.
-    pub const ALL: [Incoming; 5] =
-        [Incoming::None, Incoming::W3c, Incoming::Jaeger, Incoming::B3, Incoming::SentryOnly];
+    pub const ALL: [Incoming; 5] = [
+        Incoming::None,
+        Incoming::W3c,
+        Incoming::Jaeger,
+        Incoming::B3,
+        Incoming::SentryOnly,
+    ];
 }
 
 impl fmt::Display for Incoming {
@@ -51,7 +56,10 @@ pub struct Parent {
 impl Parent {
     /// A fresh random parent (never all-zero).
     pub fn random() -> Self {
-        Parent { trace_id: format!("{:016x}{:016x}", random_u64(), random_u64()), span_id: format!("{:016x}", random_u64()) }
+        Parent {
+            trace_id: format!("{:016x}{:016x}", random_u64(), random_u64()),
+            span_id: format!("{:016x}", random_u64()),
+        }
     }
 }
 
@@ -127,7 +135,11 @@ pub async fn get(
         .map(str::to_owned);
     let bytes = response.bytes().await?;
     let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-    Ok(Answer { status, traceresponse, body })
+    Ok(Answer {
+        status,
+        traceresponse,
+        body,
+    })
 }
 
 /// A random u64 without a rand dependency: std's per-process random hasher keys, mixed with a
@@ -154,29 +166,52 @@ mod tests {
         let b = Parent::random();
         assert_eq!(a.trace_id.len(), 32);
         assert_eq!(a.span_id.len(), 16);
-        assert!(a.trace_id.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(a
+            .trace_id
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(a, b);
     }
 
     #[test]
     fn each_format_carries_the_parent() {
-        let p = Parent { trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(), span_id: "00f067aa0ba902b7".into() };
+        let p = Parent {
+            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+            span_id: "00f067aa0ba902b7".into(),
+        };
         assert!(headers(Incoming::None, &p).is_empty());
         assert_eq!(
             headers(Incoming::W3c, &p),
-            vec![("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned())]
+            vec![(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned()
+            )]
         );
         assert_eq!(
             headers(Incoming::Jaeger, &p),
-            vec![("uber-trace-id", "4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0:1".to_owned())]
+            vec![(
+                "uber-trace-id",
+                "4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0:1".to_owned()
+            )]
         );
         assert_eq!(
             headers(Incoming::B3, &p),
-            vec![("b3", "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1".to_owned())]
+            vec![(
+                "b3",
+                "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1".to_owned()
+            )]
         );
         let sentry = headers(Incoming::SentryOnly, &p);
-        assert_eq!(sentry[0], ("sentry-trace", "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1".to_owned()));
-        assert!(sentry[1].1.starts_with("sentry-trace_id=4bf92f3577b34da6a3ce929d0e0e4736,"));
+        assert_eq!(
+            sentry[0],
+            (
+                "sentry-trace",
+                "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1".to_owned()
+            )
+        );
+        assert!(sentry[1]
+            .1
+            .starts_with("sentry-trace_id=4bf92f3577b34da6a3ce929d0e0e4736,"));
     }
 
     #[test]
@@ -186,7 +221,10 @@ mod tests {
             traceresponse: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
             body: serde_json::json!({"trace_id": "x"}),
         };
-        assert_eq!(answer.traceresponse_trace_id(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        assert_eq!(
+            answer.traceresponse_trace_id(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
         assert_eq!(answer.traceresponse_span_id(), Some("00f067aa0ba902b7"));
         assert_eq!(answer.body_trace_id(), Some("x"));
     }

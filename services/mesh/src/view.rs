@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::get;
 use axum::Router;
-use tracebridge_testkit::trace::{group, Trace};
+use tracebridge_testkit::trace::group;
 use tracebridge_testkit::OtlpReceiver;
 
 /// The view's routes over `receiver`.
@@ -30,8 +30,11 @@ async fn index(State(receiver): State<Arc<OtlpReceiver>>) -> Html<String> {
     );
     for trace in &traces {
         let root = trace.root();
-        let services: std::collections::BTreeSet<&str> =
-            trace.spans().iter().map(|s| s.service_name.as_str()).collect();
+        let services: std::collections::BTreeSet<&str> = trace
+            .spans()
+            .iter()
+            .map(|s| s.service_name.as_str())
+            .collect();
         let errors = trace.spans().iter().filter(|s| s.status.is_error()).count();
         let _ = write!(
             page,
@@ -55,9 +58,12 @@ async fn one(
     if spans.is_empty() {
         return Err((StatusCode::NOT_FOUND, format!("no spans of trace {id}\n")));
     }
-    Ok(Html(format!("<pre>{}</pre>", escape(&Trace::new(spans).dump()))))
+    Ok(Html(tracebridge_testkit::waterfall::render_html(&spans)))
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

@@ -21,7 +21,10 @@ async fn every_incoming_format_gives_one_connected_trace_across_a_b_c() {
         let parent = Parent::random();
         let answer = t.get("/trace", &headers(format, &parent)).await;
         assert_eq!(answer.status, 200, "{format}: {}", answer.body);
-        let trace_id = answer.traceresponse_trace_id().expect("traceresponse").to_owned();
+        let trace_id = answer
+            .traceresponse_trace_id()
+            .expect("traceresponse")
+            .to_owned();
         let incoming = (format != Incoming::None).then_some(&parent);
         if incoming.is_none() {
             assert_ne!(trace_id, parent.trace_id);
@@ -37,8 +40,14 @@ async fn a_failure_in_c_answers_502_with_error_spans_where_it_happened_and_surfa
     let answer = t.get("/trace?fail=c", &[]).await;
     assert_eq!(answer.status, 502);
     let error = answer.body["error"].as_str().expect("JSON error");
-    assert!(error.contains("service-c") && error.contains("Internal"), "{error}");
-    let trace_id = answer.traceresponse_trace_id().expect("traceresponse").to_owned();
+    assert!(
+        error.contains("service-c") && error.contains("Internal"),
+        "{error}"
+    );
+    let trace_id = answer
+        .traceresponse_trace_id()
+        .expect("traceresponse")
+        .to_owned();
     assert_eq!(answer.body_trace_id(), Some(trace_id.as_str()));
 
     // a: server, trace1, trace2, client PingB, client PingC; b: server, client GET;
@@ -54,13 +63,32 @@ async fn a_failure_in_c_answers_502_with_error_spans_where_it_happened_and_surfa
     trace.assert_child_of(c_server, a_client);
     for span in [c_server, a_client] {
         assert!(span.status.is_error(), "{}", span.summary());
-        assert_eq!(span.attr_i64("rpc.grpc.status_code"), Some(13), "INTERNAL: {}", span.summary());
+        assert_eq!(
+            span.attr_i64("rpc.grpc.status_code"),
+            Some(13),
+            "INTERNAL: {}",
+            span.summary()
+        );
     }
     assert!(a_server.status.is_error(), "{}", a_server.summary());
     assert_eq!(a_server.attr_i64("http.response.status_code"), Some(502));
-    let errors: Vec<_> = trace.spans().iter().filter(|s| s.status.is_error()).map(|s| s.span_id.as_str()).collect();
-    assert_eq!(errors.len(), 3, "only the failing path is ERROR\n{}", trace.dump());
-    assert_eq!(trace.find_all("service-c", "trace3").len(), 1, "c did no work for the failing call");
+    let errors: Vec<_> = trace
+        .spans()
+        .iter()
+        .filter(|s| s.status.is_error())
+        .map(|s| s.span_id.as_str())
+        .collect();
+    assert_eq!(
+        errors.len(),
+        3,
+        "only the failing path is ERROR\n{}",
+        trace.dump()
+    );
+    assert_eq!(
+        trace.find_all("service-c", "trace3").len(),
+        1,
+        "c did no work for the failing call"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,29 +96,52 @@ async fn a_failure_in_b_answers_502_and_c_is_not_reached() {
     let t = start(&[]).await;
     let answer = t.get("/trace?fail=b", &[]).await;
     assert_eq!(answer.status, 502);
-    assert!(answer.body["error"].as_str().unwrap().contains("service-b"), "{}", answer.body);
-    let trace_id = answer.traceresponse_trace_id().expect("traceresponse").to_owned();
+    assert!(
+        answer.body["error"].as_str().unwrap().contains("service-b"),
+        "{}",
+        answer.body
+    );
+    let trace_id = answer
+        .traceresponse_trace_id()
+        .expect("traceresponse")
+        .to_owned();
     let trace = t.trace(&trace_id, 5).await;
     trace.assert_len(5);
     trace.assert_connected();
     let b_server = trace.expect_exact("service-b", "ping.PingB/Ping");
     let a_client = trace.expect_exact("service-a", "ping.PingB/Ping");
     trace.assert_child_of(b_server, a_client);
-    for span in [b_server, a_client, trace.expect_exact("service-a", "GET /trace")] {
+    for span in [
+        b_server,
+        a_client,
+        trace.expect_exact("service-a", "GET /trace"),
+    ] {
         assert!(span.status.is_error(), "{}", span.summary());
     }
-    assert!(trace.spans().iter().all(|s| s.service_name != "service-c"), "{}", trace.dump());
+    assert!(
+        trace.spans().iter().all(|s| s.service_name != "service-c"),
+        "{}",
+        trace.dump()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_answers_200_and_exports_nothing() {
     let t = start(&[]).await;
-    let health = t.get("/healthz", &headers(Incoming::W3c, &Parent::random())).await;
+    let health = t
+        .get("/healthz", &headers(Incoming::W3c, &Parent::random()))
+        .await;
     assert_eq!(health.status, 200);
-    assert_eq!(health.traceresponse, None, "an untraced path has no traceresponse");
+    assert_eq!(
+        health.traceresponse, None,
+        "an untraced path has no traceresponse"
+    );
     // A traced request after it: once its spans are in, a's earlier spans would be too.
     let answer = t.get("/trace", &[]).await;
-    let trace_id = answer.traceresponse_trace_id().expect("traceresponse").to_owned();
+    let trace_id = answer
+        .traceresponse_trace_id()
+        .expect("traceresponse")
+        .to_owned();
     t.trace(&trace_id, 11).await;
     let all = t.receiver.spans();
     assert!(
@@ -105,10 +156,12 @@ async fn healthz_answers_200_and_exports_nothing() {
 async fn header_recorder() -> (SocketAddr, Arc<Mutex<Vec<HeaderMap>>>) {
     let seen: Arc<Mutex<Vec<HeaderMap>>> = Arc::default();
     let app = axum::Router::new()
-        .fallback(|State(seen): State<Arc<Mutex<Vec<HeaderMap>>>>, headers: HeaderMap| async move {
-            seen.lock().unwrap().push(headers);
-            "recorded"
-        })
+        .fallback(
+            |State(seen): State<Arc<Mutex<Vec<HeaderMap>>>>, headers: HeaderMap| async move {
+                seen.lock().unwrap().push(headers);
+                "recorded"
+            },
+        )
         .with_state(seen.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -128,7 +181,9 @@ async fn conformance_forwards_every_format_with_the_incoming_trace_and_a_fresh_s
     let (recorder, seen) = header_recorder().await;
     let parent = Parent::random();
     let trace_id = parent.trace_id.clone();
-    let dsc = format!("sentry-trace_id={trace_id},sentry-public_key=abc,sentry-sample_rate=1,sentry-sampled=true");
+    let dsc = format!(
+        "sentry-trace_id={trace_id},sentry-public_key=abc,sentry-sample_rate=1,sentry-sampled=true"
+    );
     let body = serde_json::json!([
         {"url": format!("http://{recorder}/first"), "arguments": []},
         {"url": format!("http://{recorder}/second"), "arguments": [{"url": "http://nowhere", "arguments": []}]},
@@ -136,7 +191,10 @@ async fn conformance_forwards_every_format_with_the_incoming_trace_and_a_fresh_s
     let response = t
         .client
         .post(format!("{}/conformance", t.a_url))
-        .header("traceparent", format!("00-{trace_id}-{}-01", parent.span_id))
+        .header(
+            "traceparent",
+            format!("00-{trace_id}-{}-01", parent.span_id),
+        )
         .header("baggage", format!("userId=alice,{dsc}"))
         .json(&body)
         .send()
@@ -151,9 +209,16 @@ async fn conformance_forwards_every_format_with_the_incoming_trace_and_a_fresh_s
         let traceparent = header(headers, "traceparent");
         let parts: Vec<_> = traceparent.split('-').collect();
         assert_eq!(parts.len(), 4, "{traceparent}");
-        assert_eq!((parts[0], parts[1], parts[3]), ("00", trace_id.as_str(), "01"), "{traceparent}");
+        assert_eq!(
+            (parts[0], parts[1], parts[3]),
+            ("00", trace_id.as_str(), "01"),
+            "{traceparent}"
+        );
         let span_id = parts[2].to_owned();
-        assert_ne!(span_id, parent.span_id, "a fresh span, not the incoming one");
+        assert_ne!(
+            span_id, parent.span_id,
+            "a fresh span, not the incoming one"
+        );
 
         let uber = header(headers, "uber-trace-id");
         let fields: Vec<_> = uber.split(':').collect();
@@ -162,14 +227,22 @@ async fn conformance_forwards_every_format_with_the_incoming_trace_and_a_fresh_s
         assert_eq!(format!("{:0>16}", fields[1]), span_id, "{uber}");
         assert_eq!(fields[3], "1", "sampled: {uber}");
 
-        assert_eq!(header(headers, "sentry-trace"), format!("{trace_id}-{span_id}-1"));
+        assert_eq!(
+            header(headers, "sentry-trace"),
+            format!("{trace_id}-{span_id}-1")
+        );
         assert_eq!(header(headers, "b3"), format!("{trace_id}-{span_id}-1"));
 
-        let baggage: std::collections::BTreeSet<&str> =
-            header(headers, "baggage").split(',').map(str::trim).collect();
+        let baggage: std::collections::BTreeSet<&str> = header(headers, "baggage")
+            .split(',')
+            .map(str::trim)
+            .collect();
         let sent = format!("userId=alice,{dsc}");
         let expected: std::collections::BTreeSet<&str> = sent.split(',').collect();
-        assert_eq!(baggage, expected, "app baggage and the frozen Sentry DSC, in one header");
+        assert_eq!(
+            baggage, expected,
+            "app baggage and the frozen Sentry DSC, in one header"
+        );
         span_ids.push(span_id);
     }
     assert_ne!(span_ids[0], span_ids[1], "a fresh span per call");
@@ -178,9 +251,14 @@ async fn conformance_forwards_every_format_with_the_incoming_trace_and_a_fresh_s
     let trace = t.trace(&trace_id, 3).await;
     trace.assert_len(3);
     let server = trace.expect_exact("service-a", "POST /conformance");
-    assert_eq!(server.parent_span_id.as_deref(), Some(parent.span_id.as_str()));
+    assert_eq!(
+        server.parent_span_id.as_deref(),
+        Some(parent.span_id.as_str())
+    );
     for span_id in &span_ids {
-        let client = trace.by_id(span_id).unwrap_or_else(|| panic!("no span {span_id}\n{}", trace.dump()));
+        let client = trace
+            .by_id(span_id)
+            .unwrap_or_else(|| panic!("no span {span_id}\n{}", trace.dump()));
         assert_eq!(client.kind, SpanKind::Client);
         assert_eq!(client.name, "POST");
         trace.assert_child_of(client, server);
@@ -203,20 +281,35 @@ async fn sigterm_finishes_in_flight(target: Service, trigger: (&str, &str)) {
     let trace_id = parent.trace_id.clone();
     t.receiver
         .wait_for(
-            |spans| spans.iter().any(|s| s.trace_id == trace_id && s.service_name == service && s.name == name),
+            |spans| {
+                spans
+                    .iter()
+                    .any(|s| s.trace_id == trace_id && s.service_name == service && s.name == name)
+            },
             SPAN_WAIT,
         )
         .await
         .unwrap();
     // The trigger is exported up to ~100 ms after it ends; the target's work lasts 1 s.
     tokio::time::sleep(Duration::from_millis(150)).await;
-    assert!(t.mesh.exit_status(target).is_none(), "{target} still runs before SIGTERM");
+    assert!(
+        t.mesh.exit_status(target).is_none(),
+        "{target} still runs before SIGTERM"
+    );
     t.mesh.terminate(target).unwrap();
 
-    let answer = request.await.unwrap().expect("the in-flight request is answered");
+    let answer = request
+        .await
+        .unwrap()
+        .expect("the in-flight request is answered");
     assert_eq!(answer.status, 200, "{target}: {}", answer.body);
-    let status = tokio::task::block_in_place(|| t.mesh.wait_exit(target, Duration::from_secs(30))).unwrap();
-    assert!(status.success(), "{target} exits 0 after SIGTERM: {status}\n{}", t.mesh.log(target));
+    let status =
+        tokio::task::block_in_place(|| t.mesh.wait_exit(target, Duration::from_secs(30))).unwrap();
+    assert!(
+        status.success(),
+        "{target} exits 0 after SIGTERM: {status}\n{}",
+        t.mesh.log(target)
+    );
     let trace = t.trace(&parent.trace_id, 11).await;
     assert_mesh_trace(&trace, Some(&parent), &answer);
 }

@@ -26,9 +26,17 @@ pub fn service_binaries() -> &'static Path {
     DIR.get_or_init(|| {
         // The test executable lives in <target>/<profile>/deps/.
         let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe.parent().and_then(Path::parent).expect("<target>/<profile>").to_path_buf();
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("<target>/<profile>")
+            .to_path_buf();
         let target_dir = profile_dir.parent().expect("<target>").to_path_buf();
-        let profile = profile_dir.file_name().unwrap().to_string_lossy().into_owned();
+        let profile = profile_dir
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
         let mut cmd = Command::new(cargo);
@@ -46,10 +54,19 @@ pub fn service_binaries() -> &'static Path {
                 cmd.args(["--profile", other]);
             }
         }
-        let status = cmd.status().expect("run cargo build for the service binaries");
-        assert!(status.success(), "cargo build of service-a/-b/-c failed: {status}");
+        let status = cmd
+            .status()
+            .expect("run cargo build for the service binaries");
+        assert!(
+            status.success(),
+            "cargo build of service-a/-b/-c failed: {status}"
+        );
         for name in ["service-a", "service-b", "service-c"] {
-            assert!(profile_dir.join(name).is_file(), "{name} not found in {}", profile_dir.display());
+            assert!(
+                profile_dir.join(name).is_file(),
+                "{name} not found in {}",
+                profile_dir.display()
+            );
         }
         profile_dir
     })
@@ -66,14 +83,23 @@ pub struct TestMesh {
 
 /// Starts c, b, a on free ports exporting to a fresh receiver; B3 on, besides the defaults.
 pub async fn start(extra_env: &[(&str, &str)]) -> TestMesh {
-    let receiver = OtlpReceiver::start().await.expect("start the OTLP receiver");
+    let receiver = OtlpReceiver::start()
+        .await
+        .expect("start the OTLP receiver");
     let mut env: Vec<(String, String)> = vec![
-        ("OTEL_PROPAGATORS".into(), "tracecontext,baggage,jaeger,b3,sentry".into()),
+        (
+            "OTEL_PROPAGATORS".into(),
+            "tracecontext,baggage,jaeger,b3,sentry".into(),
+        ),
         ("DEMO_DELAY_MS".into(), "0".into()),
         ("SENTRY_DSN".into(), String::new()),
         ("OTEL_SDK_DISABLED".into(), "false".into()),
     ];
-    env.extend(extra_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    env.extend(
+        extra_env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     let ports = Ports::free().expect("free ports");
     let options = Options {
         launcher: Launcher::Binaries(service_binaries().to_path_buf()),
@@ -96,7 +122,12 @@ pub async fn start(extra_env: &[(&str, &str)]) -> TestMesh {
         .build()
         .unwrap();
     let a_url = ports.a_url();
-    TestMesh { receiver, mesh, client, a_url }
+    TestMesh {
+        receiver,
+        mesh,
+        client,
+        a_url,
+    }
 }
 
 impl TestMesh {
@@ -120,8 +151,19 @@ impl TestMesh {
 
 /// Asserts the span's kind and status is not ERROR.
 pub fn assert_ok(trace: &Trace, span: &SpanRecord, kind: SpanKind) {
-    assert_eq!(span.kind, kind, "kind of {}\n{}", span.summary(), trace.dump());
-    assert!(!span.status.is_error(), "unexpected ERROR: {}\n{}", span.summary(), trace.dump());
+    assert_eq!(
+        span.kind,
+        kind,
+        "kind of {}\n{}",
+        span.summary(),
+        trace.dump()
+    );
+    assert!(
+        !span.status.is_error(),
+        "unexpected ERROR: {}\n{}",
+        span.summary(),
+        trace.dump()
+    );
 }
 
 /// The full shape of a successful `GET /trace` (11 spans), continuing `incoming` (or a new
@@ -131,10 +173,19 @@ pub fn assert_mesh_trace(trace: &Trace, incoming: Option<&Parent>, answer: &Answ
     trace.assert_connected();
     let a_server = trace.expect_exact("service-a", "GET /trace");
     assert_ok(trace, a_server, SpanKind::Server);
-    assert_eq!(trace.root().span_id, a_server.span_id, "a's SERVER span is the root\n{}", trace.dump());
+    assert_eq!(
+        trace.root().span_id,
+        a_server.span_id,
+        "a's SERVER span is the root\n{}",
+        trace.dump()
+    );
     match incoming {
         Some(parent) => {
-            assert_eq!(trace.trace_id(), parent.trace_id, "the incoming trace id is kept");
+            assert_eq!(
+                trace.trace_id(),
+                parent.trace_id,
+                "the incoming trace id is kept"
+            );
             assert_eq!(
                 a_server.parent_span_id.as_deref(),
                 Some(parent.span_id.as_str()),
@@ -142,7 +193,11 @@ pub fn assert_mesh_trace(trace: &Trace, incoming: Option<&Parent>, answer: &Answ
                 trace.dump()
             );
         }
-        None => assert!(a_server.is_root(), "a starts the trace: {}", a_server.summary()),
+        None => assert!(
+            a_server.is_root(),
+            "a starts the trace: {}",
+            a_server.summary()
+        ),
     }
     assert_eq!(a_server.attr_str("http.route"), Some("/trace"));
     assert_eq!(a_server.attr_i64("http.response.status_code"), Some(200));
@@ -155,7 +210,10 @@ pub fn assert_mesh_trace(trace: &Trace, incoming: Option<&Parent>, answer: &Answ
     trace.assert_child_of(trace2, trace1);
 
     // a → b and a → c over gRPC: CLIENT in a, SERVER in the callee, same name.
-    for (service, rpc) in [("service-b", "ping.PingB/Ping"), ("service-c", "ping.PingC/Ping")] {
+    for (service, rpc) in [
+        ("service-b", "ping.PingB/Ping"),
+        ("service-c", "ping.PingC/Ping"),
+    ] {
         let client = trace.expect_exact("service-a", rpc);
         let server = trace.expect_exact(service, rpc);
         assert_ok(trace, client, SpanKind::Client);
@@ -163,8 +221,18 @@ pub fn assert_mesh_trace(trace: &Trace, incoming: Option<&Parent>, answer: &Answ
         trace.assert_child_of(client, a_server);
         trace.assert_child_of(server, client);
         for span in [client, server] {
-            assert_eq!(span.attr_str("rpc.system"), Some("grpc"), "{}", span.summary());
-            assert_eq!(span.attr_i64("rpc.grpc.status_code"), Some(0), "{}", span.summary());
+            assert_eq!(
+                span.attr_str("rpc.system"),
+                Some("grpc"),
+                "{}",
+                span.summary()
+            );
+            assert_eq!(
+                span.attr_i64("rpc.grpc.status_code"),
+                Some(0),
+                "{}",
+                span.summary()
+            );
         }
     }
 
@@ -181,20 +249,43 @@ pub fn assert_mesh_trace(trace: &Trace, incoming: Option<&Parent>, answer: &Answ
     // trace3 under each of c's server spans.
     let c_grpc = trace.expect_exact("service-c", "ping.PingC/Ping");
     let trace3: Vec<_> = trace.find_all("service-c", "trace3");
-    assert_eq!(trace3.len(), 2, "trace3 once per request to c\n{}", trace.dump());
+    assert_eq!(
+        trace3.len(),
+        2,
+        "trace3 once per request to c\n{}",
+        trace.dump()
+    );
     for parent in [c_work, c_grpc] {
-        let under: Vec<_> = trace3.iter().filter(|s| s.parent_span_id.as_deref() == Some(parent.span_id.as_str())).collect();
-        assert_eq!(under.len(), 1, "one trace3 under {}\n{}", parent.summary(), trace.dump());
+        let under: Vec<_> = trace3
+            .iter()
+            .filter(|s| s.parent_span_id.as_deref() == Some(parent.span_id.as_str()))
+            .collect();
+        assert_eq!(
+            under.len(),
+            1,
+            "one trace3 under {}\n{}",
+            parent.summary(),
+            trace.dump()
+        );
         assert_ok(trace, under[0], SpanKind::Internal);
     }
 
-    let services: std::collections::BTreeSet<&str> =
-        trace.spans().iter().map(|s| s.service_name.as_str()).collect();
-    assert_eq!(services.into_iter().collect::<Vec<_>>(), ["service-a", "service-b", "service-c"]);
+    let services: std::collections::BTreeSet<&str> = trace
+        .spans()
+        .iter()
+        .map(|s| s.service_name.as_str())
+        .collect();
+    assert_eq!(
+        services.into_iter().collect::<Vec<_>>(),
+        ["service-a", "service-b", "service-c"]
+    );
 
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.traceresponse_trace_id(), Some(trace.trace_id()));
-    assert_eq!(answer.traceresponse_span_id(), Some(a_server.span_id.as_str()));
+    assert_eq!(
+        answer.traceresponse_span_id(),
+        Some(a_server.span_id.as_str())
+    );
     assert_eq!(answer.body_trace_id(), Some(trace.trace_id()));
     a_server.span_id.clone()
 }
