@@ -439,3 +439,174 @@ async fn black_holed_collector_and_unreachable_sentry_never_fail_a_request() {
 async fn slow_collector_and_unreachable_sentry_never_fail_a_request() {
     dead_backend(Collector::Slow).await;
 }
+
+// --- 4. Downstream faults. ---
+
+/// Starts `service` again (same binary, ports and telemetry as the mesh gave it); the caller
+/// kills the child.
+fn restart(t: &mut TestMesh, service: Service, sentry_dsn: &str) -> Child {
+    let p = t.mesh.ports;
+    let mut cmd = Command::new(support::service_binaries().join(service.name()));
+    cmd.env_remove("OTEL_SERVICE_NAME")
+        .env("A_LISTEN", p.a.to_string())
+        .env("B_LISTEN", p.b.to_string())
+        .env("C_LISTEN", p.c.to_string())
+        .env("C_HTTP_LISTEN", p.c_http.to_string())
+        .env("B_URL", format!("http://{}", p.b))
+        .env("C_URL", format!("http://{}", p.c))
+        .env("C_HTTP_URL", format!("http://{}", p.c_http))
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", t.receiver.grpc_endpoint())
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .env("OTEL_PROPAGATORS", "tracecontext,baggage,jaeger,b3,sentry")
+        .env("DEMO_DELAY_MS", "0")
+        .env("SENTRY_DSN", sentry_dsn)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd.spawn().expect("restart the service")
+}
+
+async fn killed_mid_load(victim: Service) {
+    let _turn = TURN.lock().await;
+    let sentry = SentryReceiver::start().await.unwrap();
+    let dsn = sentry.dsn("faults");
+    let mut t = start(&[("SENTRY_DSN", dsn.as_str())]).await;
+
+    // Load from two workers until told to stop (bounded: at most 4000 requests in all).
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let answers: Arc<std::sync::Mutex<Vec<Answer>>> = Arc::default();
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        let (client, url, stop, answers) =
+            (t.client.clone(), t.a_url.clone(), stop.clone(), answers.clone());
+        workers.push(tokio::spawn(async move {
+            for _ in 0..2000 {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let answer = mesh::traffic::get(&client, &url, "/trace", &[])
+                    .await
+                    .expect("a always answers");
+                answers.lock().unwrap().push(answer);
+            }
+        }));
+    }
+    let count = |status: u16| answers.lock().unwrap().iter().filter(|a| a.status == status).count();
+    let wait_until = |what: &'static str, f: &dyn Fn() -> bool| {
+        for _ in 0..600 {
+            if f() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{what} never happened");
+    };
+    tokio::task::block_in_place(|| wait_until("20 answers", &|| count(200) >= 20));
+    let pid = t.mesh.pid(victim);
+    mesh::process::signal(pid, "KILL").unwrap();
+    tokio::task::block_in_place(|| wait_until("20 × 502", &|| count(502) >= 20));
+    stop.store(true, Ordering::SeqCst);
+    for w in workers {
+        w.await.unwrap();
+    }
+    let all = answers.lock().unwrap().clone();
+    let odd: Vec<&Answer> = all.iter().filter(|a| a.status != 200 && a.status != 502).collect();
+    assert!(odd.is_empty(), "only 200 or 502: {odd:?}");
+    // Once the victim is gone, a fails fast with 502 (no request hangs: the client's own
+    // 60 s timeout would have failed `get` above), and says which upstream broke.
+    let failed = all.iter().rev().find(|a| a.status == 502).unwrap().clone();
+    let error = failed.body["error"].as_str().unwrap_or_default().to_owned();
+    let upstream = match victim {
+        Service::B => "service-b",
+        _ => "service-c",
+    };
+    assert!(error.contains(upstream), "{error}");
+
+    // ERROR spans where it surfaced, with the trace id of the answer.
+    let id = trace_id(&failed);
+    // a calls b first, and b calls c over HTTP: with c gone it is b's call that fails first,
+    // so the failure surfaces in a on its call to b either way.
+    let rpc = "ping.PingB/Ping";
+    let spans = t
+        .receiver
+        .wait_for(
+            |s| {
+                s.iter().any(|x| x.trace_id == id && x.name == "GET /trace")
+                    && s.iter().any(|x| x.trace_id == id && x.name == rpc && x.kind == SpanKind::Client)
+            },
+            SPAN_WAIT,
+        )
+        .await
+        .unwrap();
+    let mine: Vec<_> = spans.iter().filter(|s| s.trace_id == id).collect();
+    let server = mine.iter().find(|s| s.name == "GET /trace").unwrap();
+    assert!(server.status.is_error(), "{}", server.summary());
+    assert_eq!(server.attr_i64("http.response.status_code"), Some(502));
+    let client = mine
+        .iter()
+        .find(|s| s.name == rpc && s.kind == SpanKind::Client && s.status.is_error())
+        .unwrap_or_else(|| panic!("an ERROR client span {rpc}: {mine:#?}"));
+    assert_eq!(client.service_name, "service-a");
+    if victim == Service::C {
+        // Where it failed: b's HTTP client span to c's /work.
+        let spans = t
+            .receiver
+            .wait_for(
+                |s| s.iter().any(|x| x.trace_id == id && x.service_name == "service-b" && x.name == "GET"),
+                SPAN_WAIT,
+            )
+            .await
+            .unwrap();
+        let b_client = spans
+            .iter()
+            .find(|x| x.trace_id == id && x.service_name == "service-b" && x.name == "GET")
+            .unwrap();
+        assert_eq!(b_client.kind, SpanKind::Client);
+        assert!(b_client.status.is_error(), "{}", b_client.summary());
+    }
+    // ... and a Sentry event from a in the same trace.
+    sentry
+        .wait_for(
+            |envs| {
+                envs.iter()
+                    .flat_map(|e| e.payloads("event"))
+                    .any(|p| trace_id_of(p) == Some(id.as_str()))
+            },
+            SPAN_WAIT,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("Sentry event for {id}: {e}"));
+
+    // The victim returns: a recovers without a restart of its own.
+    let mut back = restart(&mut t, victim, &dsn);
+    let mut recovered = None;
+    for _ in 0..300 {
+        let answer = t.get("/trace", &[]).await;
+        if answer.status == 200 {
+            recovered = Some(answer);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let first = recovered.expect("a recovers once the service is back");
+    for _ in 0..20 {
+        let answer = t.get("/trace", &[]).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    let id = trace_id(&first);
+    let trace = t.trace(&id, SPANS_PER_TRACE).await;
+    assert_mesh_trace(&trace, None, &first);
+    let _ = back.kill();
+    let _ = back.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b_killed_mid_load_gives_502_with_error_spans_and_sentry_events_then_recovers() {
+    killed_mid_load(Service::B).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_killed_mid_load_gives_502_with_error_spans_and_sentry_events_then_recovers() {
+    killed_mid_load(Service::C).await;
+}
