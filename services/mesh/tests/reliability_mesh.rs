@@ -478,8 +478,12 @@ async fn killed_mid_load(victim: Service) {
     let answers: Arc<std::sync::Mutex<Vec<Answer>>> = Arc::default();
     let mut workers = Vec::new();
     for _ in 0..2 {
-        let (client, url, stop, answers) =
-            (t.client.clone(), t.a_url.clone(), stop.clone(), answers.clone());
+        let (client, url, stop, answers) = (
+            t.client.clone(),
+            t.a_url.clone(),
+            stop.clone(),
+            answers.clone(),
+        );
         workers.push(tokio::spawn(async move {
             for _ in 0..2000 {
                 if stop.load(Ordering::SeqCst) {
@@ -492,7 +496,14 @@ async fn killed_mid_load(victim: Service) {
             }
         }));
     }
-    let count = |status: u16| answers.lock().unwrap().iter().filter(|a| a.status == status).count();
+    let count = |status: u16| {
+        answers
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| a.status == status)
+            .count()
+    };
     let wait_until = |what: &'static str, f: &dyn Fn() -> bool| {
         for _ in 0..600 {
             if f() {
@@ -511,7 +522,10 @@ async fn killed_mid_load(victim: Service) {
         w.await.unwrap();
     }
     let all = answers.lock().unwrap().clone();
-    let odd: Vec<&Answer> = all.iter().filter(|a| a.status != 200 && a.status != 502).collect();
+    let odd: Vec<&Answer> = all
+        .iter()
+        .filter(|a| a.status != 200 && a.status != 502)
+        .collect();
     assert!(odd.is_empty(), "only 200 or 502: {odd:?}");
     // Once the victim is gone, a fails fast with 502 (no request hangs: the client's own
     // 60 s timeout would have failed `get` above), and says which upstream broke.
@@ -533,7 +547,8 @@ async fn killed_mid_load(victim: Service) {
         .wait_for(
             |s| {
                 s.iter().any(|x| x.trace_id == id && x.name == "GET /trace")
-                    && s.iter().any(|x| x.trace_id == id && x.name == rpc && x.kind == SpanKind::Client)
+                    && s.iter()
+                        .any(|x| x.trace_id == id && x.name == rpc && x.kind == SpanKind::Client)
             },
             SPAN_WAIT,
         )
@@ -553,7 +568,11 @@ async fn killed_mid_load(victim: Service) {
         let spans = t
             .receiver
             .wait_for(
-                |s| s.iter().any(|x| x.trace_id == id && x.service_name == "service-b" && x.name == "GET"),
+                |s| {
+                    s.iter().any(|x| {
+                        x.trace_id == id && x.service_name == "service-b" && x.name == "GET"
+                    })
+                },
                 SPAN_WAIT,
             )
             .await
