@@ -237,7 +237,7 @@ async fn credentials_never_reach_spans_logs_or_sentry_and_trace_headers_stay_on_
     for secret in secrets {
         // The distinctive part, so partial copies (a value without its scheme) are caught.
         let needle = secret
-            .split(|c: char| c == ' ' || c == '=' || c == ';')
+            .split([' ', '=', ';'])
             .find(|p| p.starts_with("SECRET-"))
             .unwrap();
         assert!(!spans_text.contains(needle), "{needle} in an exported span");
