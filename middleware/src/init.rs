@@ -39,8 +39,10 @@
 //!
 //! Dropping the [`Guard`] blocks the dropping thread for at most the shutdown timeout per
 //! backend (spans, then Sentry); spans still unexported after that are dropped. The SDK's
-//! diagnostics (`internal-logs`: first dropped span, failed exports — once per export, never
-//! per request) go to the log output, never to Sentry.
+//! diagnostics (`internal-logs`: the first dropped span, the dropped total at shutdown) go to
+//! the log output, never to Sentry. Failed exports are counted by
+//! [`crate::export`] and reported at most once per [`crate::export::REPORT_INTERVAL`] with the
+//! number of spans lost (the SDK's own line per failed export is filtered out).
 //!
 //! An `https` endpoint is verified against the system's root certificates, over gRPC (tonic +
 //! rustls) and over HTTP (reqwest + rustls) alike.
@@ -268,6 +270,12 @@ impl Builder {
             .event_format(TraceIdFormat::default())
             .with_writer(writer)
             .with_filter(log_filter)
+            // The SDK logs every failed export; `ReportingExporter` counts them and reports
+            // at most once per interval instead (a closed collector under load would
+            // otherwise write a line every few requests).
+            .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+                !crate::export::SDK_PER_EXPORT_EVENTS.contains(&m.name())
+            }))
             .boxed();
 
         if cfg.disabled {
@@ -347,7 +355,10 @@ impl Builder {
             // and the processor's worker are spawned on it, not on the application's runtime.
             let processor = {
                 let _enter = rt.enter();
-                let exporter = build_exporter(&cfg, endpoint)?;
+                let exporter = crate::export::ReportingExporter::new(
+                    build_exporter(&cfg, endpoint)?,
+                    crate::export::REPORT_INTERVAL,
+                );
                 let batch = opentelemetry_sdk::trace::BatchConfigBuilder::default()
                     .with_scheduled_delay(cfg.batch.schedule_delay)
                     .with_max_export_timeout(cfg.batch.export_timeout)

@@ -78,6 +78,7 @@ pub mod sentry;
 pub mod shutdown;
 
 mod body;
+pub mod export;
 mod span;
 
 pub use config::ConfigError;

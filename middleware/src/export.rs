@@ -1,0 +1,263 @@
+//! Failed span exports, counted and reported at most once per interval.
+//!
+//! opentelemetry_sdk 0.32's batch processor logs one ERROR per failed export
+//! (`BatchSpanProcessor.Export.Error`, `BatchSpanProcessor.Flush.ExportError`). With a closed
+//! collector an export fails at connect, so under load that is one line per batch — a line for
+//! every few requests — and the spans of those batches are lost without being counted anywhere
+//! (the SDK's dropped-span count covers a full queue only). [`ReportingExporter`] wraps the
+//! OTLP exporter: it counts the spans of every failed export and logs one WARN when failures
+//! start, then at most one summary per [`REPORT_INTERVAL`] while they go on, one line when
+//! export recovers, and a final summary at shutdown. `init` filters the SDK's per-export lines
+//! out of the log output (they are reported here instead).
+
+use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use opentelemetry_sdk::Resource;
+
+/// Shortest time between two "export still failing" lines.
+pub const REPORT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Names of the SDK's per-export error events, reported by [`ReportingExporter`] instead.
+pub(crate) const SDK_PER_EXPORT_EVENTS: [&str; 2] = [
+    "BatchSpanProcessor.Export.Error",
+    "BatchSpanProcessor.Flush.ExportError",
+];
+
+/// Counts since the last report.
+#[derive(Debug, Default)]
+struct Pending {
+    failed_exports: u64,
+    lost_spans: u64,
+    last_error: String,
+    /// Whether the last export failed.
+    failing: bool,
+    /// When the last line was written.
+    last_report: Option<Instant>,
+}
+
+/// An exporter that counts and reports failed exports (see the module docs).
+pub(crate) struct ReportingExporter<E> {
+    inner: E,
+    interval: Duration,
+    pending: Mutex<Pending>,
+}
+
+impl<E: fmt::Debug> fmt::Debug for ReportingExporter<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReportingExporter")
+            .field("inner", &self.inner)
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E> ReportingExporter<E> {
+    pub(crate) fn new(inner: E, interval: Duration) -> Self {
+        ReportingExporter {
+            inner,
+            interval,
+            pending: Mutex::new(Pending::default()),
+        }
+    }
+
+    fn record(&self, spans: usize, result: &OTelSdkResult) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = result {
+            p.failed_exports += 1;
+            p.lost_spans += spans as u64;
+            p.last_error = e.to_string();
+        } else if !p.failing {
+            return;
+        }
+        // One line per interval at most, whatever happens (a flapping collector included);
+        // what is not reported yet is in the next line or the shutdown summary.
+        let now = Instant::now();
+        if p.last_report
+            .is_some_and(|at| now.duration_since(at) < self.interval)
+        {
+            p.failing = result.is_err();
+            return;
+        }
+        match result {
+            Err(_) if !p.failing => report(&p, "OTLP span export failed; spans are lost while it fails (reported at most once per interval)"),
+            Err(_) => report(&p, "OTLP span export still failing"),
+            Ok(()) => tracing::info!(
+                target: "tracebridge::export",
+                failed_exports = p.failed_exports,
+                lost_spans = p.lost_spans,
+                "OTLP span export recovered"
+            ),
+        }
+        p.failing = result.is_err();
+        p.failed_exports = 0;
+        p.lost_spans = 0;
+        p.last_report = Some(now);
+    }
+
+    fn final_report(&self) {
+        let p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if p.failed_exports > 0 {
+            report(&p, "OTLP span export failures since the last report");
+        }
+    }
+}
+
+fn report(p: &Pending, message: &str) {
+    tracing::warn!(
+        target: "tracebridge::export",
+        failed_exports = p.failed_exports,
+        lost_spans = p.lost_spans,
+        error = %p.last_error,
+        "{message}"
+    );
+}
+
+impl<E: SpanExporter> SpanExporter for ReportingExporter<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let spans = batch.len();
+        let result = self.inner.export(batch).await;
+        self.record(spans, &result);
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.final_report();
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_sdk::error::OTelSdkError;
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    #[derive(Debug, Clone, Default)]
+    struct Flaky(Arc<AtomicBool>);
+
+    impl SpanExporter for Flaky {
+        async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+            if self.0.load(Ordering::SeqCst) {
+                Err(OTelSdkError::InternalFailure("connection refused".into()))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn batch(n: usize) -> Vec<SpanData> {
+        use opentelemetry::trace::{SpanContext, SpanKind, Status};
+        (0..n)
+            .map(|_| SpanData {
+                span_context: SpanContext::empty_context(),
+                parent_span_id: opentelemetry::SpanId::INVALID,
+                parent_span_is_remote: false,
+                span_kind: SpanKind::Internal,
+                name: "x".into(),
+                start_time: std::time::SystemTime::now(),
+                end_time: std::time::SystemTime::now(),
+                attributes: Vec::new(),
+                dropped_attributes_count: 0,
+                events: Default::default(),
+                links: Default::default(),
+                status: Status::Unset,
+                instrumentation_scope: Default::default(),
+            })
+            .collect()
+    }
+
+    fn capture(f: impl FnOnce()) -> Vec<String> {
+        let lines = Lines::default();
+        let w = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || w.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(str::to_owned).collect()
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_thousand_failed_exports_make_one_line_per_interval_with_exact_counts() {
+        let failing = Flaky::default();
+        failing.0.store(true, Ordering::SeqCst);
+        let exporter = ReportingExporter::new(failing.clone(), Duration::from_secs(3600));
+        let lines = capture(|| {
+            block_on(async {
+                for _ in 0..1000 {
+                    assert!(
+                        exporter.export(batch(7)).await.is_err(),
+                        "errors still returned"
+                    );
+                }
+                // Flapping: a success and more failures inside the interval add no line.
+                failing.0.store(false, Ordering::SeqCst);
+                exporter.export(batch(1)).await.unwrap();
+                failing.0.store(true, Ordering::SeqCst);
+                let _ = exporter.export(batch(3)).await;
+            });
+            exporter.shutdown().unwrap();
+        });
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        // The first failure at once; the other 1000 exports (6996 spans) in the summary.
+        assert!(lines[0].contains("export failed") && lines[0].contains("lost_spans=7"));
+        assert!(lines[0].contains("connection refused"), "{}", lines[0]);
+        assert!(lines[1].contains("failed_exports=1000"), "{}", lines[1]);
+        assert!(lines[1].contains("lost_spans=6996"), "{}", lines[1]);
+    }
+
+    #[test]
+    fn recovery_is_reported_when_a_line_is_due() {
+        let flaky = Flaky::default();
+        let exporter = ReportingExporter::new(flaky.clone(), Duration::ZERO);
+        let lines = capture(|| {
+            block_on(async {
+                exporter.export(batch(2)).await.unwrap(); // working: nothing to say
+                flaky.0.store(true, Ordering::SeqCst);
+                let _ = exporter.export(batch(5)).await;
+                flaky.0.store(false, Ordering::SeqCst);
+                exporter.export(batch(2)).await.unwrap();
+                exporter.export(batch(2)).await.unwrap();
+            });
+            exporter.shutdown().unwrap();
+        });
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert!(lines[0].contains("export failed") && lines[0].contains("lost_spans=5"));
+        assert!(lines[1].contains("recovered"), "{}", lines[1]);
+    }
+}
