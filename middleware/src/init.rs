@@ -37,6 +37,14 @@
 //! Because export has its own runtime, `init()` works with or without an application runtime,
 //! and dropping the guard never deadlocks a current-thread runtime.
 //!
+//! Dropping the [`Guard`] blocks the dropping thread for at most the shutdown timeout per
+//! backend (spans, then Sentry); spans still unexported after that are dropped. The SDK's
+//! diagnostics (`internal-logs`: first dropped span, failed exports — once per export, never
+//! per request) go to the log output, never to Sentry.
+//!
+//! OTLP/gRPC over `https` needs a tonic TLS feature the workspace does not enable: such an
+//! endpoint is an init error naming the variable (OTLP/HTTP over `https` works, with rustls).
+//!
 //! With no endpoint, spans are still created (valid ids, propagated downstream) but nothing is
 //! exported, and one INFO log line says so. With `OTEL_SDK_DISABLED=true` there is no provider
 //! at all and every layer is a pass-through; log output still works.
@@ -50,7 +58,7 @@ use opentelemetry::KeyValue;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::filter::EnvFilter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -373,7 +381,7 @@ impl Builder {
                 sample_rate: Some(f64::from(cfg.sentry.traces_sample_rate)),
             });
         }
-        opentelemetry::global::set_text_map_propagator(GlobalPropagator(propagator.clone()));
+        opentelemetry::global::set_text_map_propagator(propagator.clone());
         opentelemetry::global::set_tracer_provider(provider.clone());
 
         // 4. The subscriber.
@@ -385,15 +393,20 @@ impl Builder {
         if sentry.is_some() {
             // No SpanLayer: Sentry transactions come from SentrySpanProcessor, so a `tracing`
             // span is not sent twice. ERROR events become Sentry events; INFO/WARN breadcrumbs.
+            // The SDK's own diagnostics (a failed export, dropped spans) are logged but never
+            // sent to Sentry: a dead collector must not become one Sentry event per interval.
             layers.push(
                 ::sentry::integrations::tracing::ErrorLayer::new()
-                    .with_filter(LevelFilter::ERROR)
+                    .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+                        *m.level() == tracing::Level::ERROR && !is_otel_internal(m)
+                    }))
                     .boxed(),
             );
             layers.push(
                 ::sentry::integrations::tracing::BreadcrumbLayer::new()
                     .with_filter(tracing_subscriber::filter::filter_fn(|m| {
                         matches!(*m.level(), tracing::Level::WARN | tracing::Level::INFO)
+                            && !is_otel_internal(m)
                     }))
                     .boxed(),
             );
@@ -437,6 +450,11 @@ impl Builder {
             timeout: self.shutdown_timeout,
         })
     }
+}
+
+/// Events from the OpenTelemetry SDK/exporter themselves (`internal-logs`).
+fn is_otel_internal(meta: &tracing::Metadata<'_>) -> bool {
+    meta.target().starts_with("opentelemetry")
 }
 
 fn unknown_service() -> String {
@@ -648,49 +666,5 @@ where
         write!(writer, "{}: ", meta.target())?;
         ctx.field_format().format_fields(writer.by_ref(), event)?;
         writeln!(writer)
-    }
-}
-
-/// TEMPORARY adapter until `Propagator` implements `TextMapPropagator` itself (prop branch):
-/// routes OpenTelemetry's global propagator through the composite one via a `HeaderMap`.
-#[derive(Debug)]
-struct GlobalPropagator(Propagator);
-
-impl opentelemetry::propagation::TextMapPropagator for GlobalPropagator {
-    fn inject_context(
-        &self,
-        cx: &opentelemetry::Context,
-        injector: &mut dyn opentelemetry::propagation::Injector,
-    ) {
-        let mut headers = http::HeaderMap::new();
-        self.0.inject(cx, &mut headers);
-        for (k, v) in &headers {
-            if let Ok(v) = v.to_str() {
-                injector.set(k.as_str(), v.to_owned());
-            }
-        }
-    }
-
-    fn extract_with_context(
-        &self,
-        _cx: &opentelemetry::Context,
-        extractor: &dyn opentelemetry::propagation::Extractor,
-    ) -> opentelemetry::Context {
-        let mut headers = http::HeaderMap::new();
-        for key in extractor.keys() {
-            if let (Ok(name), Some(value)) = (
-                http::HeaderName::from_bytes(key.as_bytes()),
-                extractor.get(key),
-            ) {
-                if let Ok(value) = http::HeaderValue::from_str(value) {
-                    headers.append(name, value);
-                }
-            }
-        }
-        self.0.extract(&headers)
-    }
-
-    fn fields(&self) -> opentelemetry::propagation::text_map_propagator::FieldIter<'_> {
-        opentelemetry::propagation::text_map_propagator::FieldIter::new(&[])
     }
 }

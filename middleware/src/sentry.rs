@@ -33,9 +33,9 @@ pub fn apply_trace_context(event: &mut Event<'static>, cx: &opentelemetry::Conte
     match event.contexts.get_mut("trace") {
         Some(SentryContext::Trace(tc)) => {
             // The scope filled in its own propagation context (a random trace id) or a Sentry
-            // span; the OpenTelemetry span is the truth. A parent id from another trace would be
-            // wrong, so it is dropped when the trace id changes.
-            if tc.trace_id != trace_id {
+            // span/transaction; the OpenTelemetry span is the truth. The parent id belongs to
+            // whatever span the scope had, so it is kept only when that span is this one.
+            if tc.trace_id != trace_id || tc.span_id != span_id {
                 tc.parent_span_id = None;
             }
             tc.trace_id = trace_id;
@@ -157,6 +157,36 @@ mod tests {
         assert_eq!(tc.span_id.to_string(), "00f067aa0ba902b7");
         assert_eq!(tc.parent_span_id, None);
         assert_eq!(tc.op.as_deref(), Some("http.server"));
+    }
+
+    #[test]
+    fn parent_is_kept_only_for_the_same_span() {
+        let cx = otel_cx(0x42, 0x7);
+        let scope_tc = |span: &str| -> Event<'static> {
+            let mut event = Event::default();
+            event.contexts.insert(
+                "trace".into(),
+                TraceContext {
+                    trace_id: "00000000000000000000000000000042".parse().unwrap(),
+                    span_id: span.parse().unwrap(),
+                    parent_span_id: Some("0000000000000009".parse().unwrap()),
+                    ..Default::default()
+                }
+                .into(),
+            );
+            event
+        };
+        let parent = |event: &Event<'static>| match event.contexts.get("trace") {
+            Some(SentryContext::Trace(tc)) => tc.parent_span_id.map(|p| p.to_string()),
+            _ => panic!("no trace context"),
+        };
+        let mut same = scope_tc("0000000000000007");
+        apply_trace_context(&mut same, &cx);
+        assert_eq!(parent(&same).as_deref(), Some("0000000000000009"));
+        // The scope's transaction is an ancestor of the current span: its parent is not ours.
+        let mut other = scope_tc("0000000000000003");
+        apply_trace_context(&mut other, &cx);
+        assert_eq!(parent(&other), None);
     }
 
     #[test]

@@ -1,0 +1,104 @@
+//! A black-holed collector (accepts TCP, never answers) never blocks span creation, and the
+//! guard's drop returns within its bound. Completion is asserted under a generous timeout;
+//! timing itself is not asserted (the benchmarks measure it). OTLP/gRPC here; the
+//! http/protobuf twin is `init_blackhole_http.rs`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use opentelemetry::trace::TraceContextExt;
+use tracebridge::config::Config;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn black_holed_grpc_collector_blocks_nothing() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let hole = tokio::spawn({
+        let accepted = accepted.clone();
+        async move {
+            let mut held = Vec::new();
+            while let Ok((sock, _)) = listener.accept().await {
+                accepted.fetch_add(1, Ordering::SeqCst);
+                held.push(sock); // never read, never written
+            }
+        }
+    });
+
+    let vars: HashMap<String, String> = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
+        // Each export hangs for the full (default, 10 s) timeout: the 64-span queue must fill
+        // and drop, whatever the machine's speed.
+        ("OTEL_BSP_SCHEDULE_DELAY", "20".into()),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "64".into()),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "16".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let cfg = Config::from_lookup(|n| vars.get(n).cloned()).unwrap();
+    let logs = Captured::default();
+    let w = logs.clone();
+    let guard = tracebridge::Builder::from_config(cfg)
+        .log_writer(move || w.clone())
+        .shutdown_timeout(Duration::from_secs(2))
+        .install()
+        .expect("init");
+
+    let created = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::task::spawn_blocking(|| {
+            let mut valid = 0;
+            for i in 0..1000 {
+                let span = tracing::info_span!("GET /work", otel.kind = "server", i);
+                let _e = span.enter();
+                if span.context().span().span_context().is_valid() {
+                    valid += 1;
+                }
+            }
+            valid
+        }),
+    )
+    .await
+    .expect("creating 1000 spans must not block on the collector")
+    .unwrap();
+    assert_eq!(created, 1000);
+
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || drop(guard)),
+    )
+    .await
+    .expect("guard drop must return within its bound")
+    .unwrap();
+    assert!(
+        accepted.load(Ordering::SeqCst) >= 1,
+        "the exporter never connected to the black hole"
+    );
+    // Dropped spans are reported once, not per span.
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let started: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("SpanDroppingStarted"))
+        .collect();
+    assert_eq!(started.len(), 1, "{text}");
+    assert!(started[0].contains(" WARN "), "{}", started[0]);
+    hole.abort();
+}

@@ -1,0 +1,74 @@
+//! No endpoint: spans are created with valid ids and headers propagate, nothing is exported,
+//! and exactly one log line says export is off.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use opentelemetry::trace::TraceContextExt;
+use tracebridge::config::Config;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn no_endpoint_creates_spans_propagates_and_says_so_once() {
+    let logs = Captured::default();
+    let w = logs.clone();
+    // No Tokio runtime here on purpose: without export, init needs none.
+    let guard = tracebridge::Builder::from_config(Config::from_lookup(|_| None).unwrap())
+        .log_writer(move || w.clone())
+        .install()
+        .expect("init");
+    assert!(!tracebridge::global::settings().disabled);
+
+    let span = tracing::info_span!("GET /trace", otel.kind = "server");
+    let _e = span.enter();
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    assert!(sc.is_valid());
+    assert!(sc.is_sampled());
+
+    // Downstream headers carry this span through the installed propagator.
+    let mut headers = http::HeaderMap::new();
+    tracebridge::global::settings()
+        .propagator
+        .inject(&opentelemetry::Context::current(), &mut headers);
+    let traceparent = headers
+        .get("traceparent")
+        .expect("traceparent injected")
+        .to_str()
+        .unwrap();
+    assert_eq!(
+        traceparent,
+        format!("00-{}-{}-01", sc.trace_id(), sc.span_id())
+    );
+    // Also through OpenTelemetry's global propagator (used by third-party instrumentation).
+    let mut carrier: HashMap<String, String> = HashMap::new();
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.inject_context(&opentelemetry::Context::current(), &mut carrier)
+    });
+    assert_eq!(
+        carrier.get("traceparent").map(String::as_str),
+        Some(traceparent)
+    );
+    drop(_e);
+    drop(span);
+    drop(guard);
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let off: Vec<&str> = text.lines().filter(|l| l.contains("export off")).collect();
+    assert_eq!(off.len(), 1, "{text}");
+    assert!(off[0].contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{}", off[0]);
+}
