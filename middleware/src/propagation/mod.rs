@@ -436,7 +436,8 @@ impl Propagator {
 
         // All values go into one buffer, sliced into header values afterwards.
         let mut buf: Vec<u8> = Vec::with_capacity(320);
-        let mut ranges: [(Option<HeaderName>, usize, usize); 8] = Default::default();
+        // At most: traceparent, tracestate, uber-trace-id, b3, 3 x X-B3-*, sentry-trace, baggage.
+        let mut ranges: [(Option<HeaderName>, usize, usize); 9] = Default::default();
         let mut n = 0;
         let mut mark = |name: HeaderName, start: usize, end: usize| {
             ranges[n] = (Some(name), start, end);

@@ -305,6 +305,39 @@ fn inject_all_formats_with_own_dsc() {
 }
 
 #[test]
+fn inject_every_header_at_once() {
+    let cx = Context::new()
+        .with_remote_span_context(SpanContext::new(
+            TraceId::from_hex(TRACE).unwrap(),
+            SpanId::from_hex(SPAN).unwrap(),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::from_key_value([("a", "1")]).unwrap(),
+        ))
+        .with_baggage([opentelemetry::KeyValue::new("k", "v")]);
+    let mut out = HeaderMap::new();
+    all().inject(&cx, &mut out);
+    let mut names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "b3",
+            "baggage",
+            "sentry-trace",
+            "traceparent",
+            "tracestate",
+            "uber-trace-id",
+            "x-b3-sampled",
+            "x-b3-spanid",
+            "x-b3-traceid"
+        ]
+    );
+    assert_eq!(out["tracestate"], "a=1");
+    assert!(out["baggage"].to_str().unwrap().ends_with(",k=v"));
+}
+
+#[test]
 fn inject_forwards_dsc_unchanged_and_merges_baggage() {
     let trace = "771a43a4192642f0b136d5159a501700";
     let dsc = format!("sentry-trace_id={trace},sentry-sample_rate=0.5,sentry-sampled=true");
@@ -459,4 +492,135 @@ fn text_map_propagator_interface() {
             "sentry-trace"
         ]
     );
+}
+
+mod fuzz {
+    //! Arbitrary and mutated header bytes: never a panic, and the result is either an empty
+    //! context or a valid remote one that survives a round trip through our own injection.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    const NAMES: [&str; 11] = [
+        "traceparent",
+        "tracestate",
+        "baggage",
+        "uber-trace-id",
+        "uberctx-k",
+        "b3",
+        "x-b3-traceid",
+        "x-b3-spanid",
+        "x-b3-sampled",
+        "x-b3-flags",
+        "sentry-trace",
+    ];
+
+    const SEEDS: [&str; 6] = [
+        TP,
+        "4bf92f3577b34da6a3ce929d0e0e4736%3A00f067aa0ba902b7%3A0%3A1",
+        "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1-b7ad6b7169203331",
+        "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+        "sentry-trace_id=4bf92f3577b34da6a3ce929d0e0e4736,k=v%20w;p,x=1",
+        "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7",
+    ];
+
+    /// Bytes a `HeaderValue` can hold: visible ASCII, space, tab and obs-text.
+    fn value_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let byte = prop_oneof![
+            4 => proptest::sample::select(b"0123456789abcdefABCDEF-:%,;= \t".to_vec()),
+            1 => 0x20u8..=0x7e,
+            1 => 0x80u8..=0xff,
+        ];
+        let random = proptest::collection::vec(byte.clone(), 0..120);
+        let mutated = (
+            proptest::sample::select(SEEDS.to_vec()),
+            proptest::collection::vec((any::<proptest::sample::Index>(), byte), 0..4),
+        )
+            .prop_map(|(seed, edits)| {
+                let mut v = seed.as_bytes().to_vec();
+                for (at, b) in edits {
+                    let i = at.index(v.len());
+                    v[i] = b;
+                }
+                v
+            });
+        prop_oneof![random, mutated]
+    }
+
+    fn check(headers: &HeaderMap) {
+        let p = all();
+        let cx = p.extract(headers);
+        let span = cx.span();
+        let sc = span.span_context();
+        if sc.is_valid() {
+            assert!(sc.is_remote());
+            assert_ne!(sc.trace_id(), TraceId::INVALID);
+            assert_ne!(sc.span_id(), SpanId::INVALID);
+            let mut out = HeaderMap::new();
+            p.inject(&cx, &mut out);
+            let again = p.extract(&out);
+            assert_eq!(again.span().span_context().trace_id(), sc.trace_id());
+            assert_eq!(again.span().span_context().span_id(), sc.span_id());
+            assert_eq!(again.span().span_context().is_sampled(), sc.is_sampled());
+        } else {
+            assert!(cx.get::<::sentry::TracePropagationContext>().is_none());
+        }
+        if let Some(b) = {
+            let mut out = HeaderMap::new();
+            p.inject(&cx, &mut out);
+            out.get("baggage").cloned()
+        } {
+            assert!(
+                b.len() <= MAX_TOTAL_BYTES + 1024,
+                "own DSC + limited W3C entries"
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000),
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn any_single_header(name in proptest::sample::select(NAMES.to_vec()), value in value_bytes()) {
+            if let Ok(value) = HeaderValue::from_bytes(&value) {
+                let mut h = HeaderMap::new();
+                h.insert(HeaderName::from_static(name), value);
+                check(&h);
+            }
+        }
+
+        #[test]
+        fn any_header_set(pairs in proptest::collection::vec(
+            (proptest::sample::select(NAMES.to_vec()), value_bytes()), 0..8)
+        ) {
+            let mut h = HeaderMap::new();
+            for (name, value) in pairs {
+                if let Ok(value) = HeaderValue::from_bytes(&value) {
+                    h.append(HeaderName::from_static(name), value);
+                }
+            }
+            check(&h);
+        }
+    }
+
+    #[test]
+    fn oversized_inputs_are_bounded() {
+        let huge = "a".repeat(64 * 1024);
+        let many_members = vec!["a=1"; 1000].join(",");
+        let many_bag: Vec<String> = (0..10_000).map(|i| format!("k{i}=v")).collect();
+        let h = headers(&[
+            ("traceparent", huge.as_bytes()),
+            ("tracestate", many_members.as_bytes()),
+            ("baggage", many_bag.join(",").as_bytes()),
+            ("uber-trace-id", huge.as_bytes()),
+            ("b3", huge.as_bytes()),
+            ("sentry-trace", huge.as_bytes()),
+        ]);
+        let cx = all().extract(&h);
+        assert!(!cx.span().span_context().is_valid());
+        assert_eq!(cx.baggage().len(), 64);
+    }
 }
