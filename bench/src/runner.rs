@@ -233,6 +233,9 @@ pub fn run(opts: Options) -> Result<String, String> {
     Ok(report)
 }
 
+/// The SDK's default `OTEL_BSP_MAX_QUEUE_SIZE`.
+const SDK_QUEUE: usize = 2048;
+
 const MIB: f64 = 1024.0 * 1024.0;
 
 fn median(values: impl Iterator<Item = f64>) -> f64 {
@@ -468,13 +471,23 @@ impl Harness {
                 );
                 let spans = self.otlp.spans_of(&incoming.trace_id);
                 let dropped = self.dropped_spans(name)?;
-                if spans.len() + dropped != want || spans.len() != self.otlp.spans().len() {
+                // Spans still queued when the server stops are lost uncounted if the SDK cannot
+                // flush them (its async processor's flush/shutdown messages share the span
+                // queue: a full queue refuses them). At most one queue's worth; reported.
+                let lost = want.saturating_sub(spans.len() + dropped);
+                if lost > SDK_QUEUE
+                    || spans.len() + dropped > want
+                    || spans.len() != self.otlp.spans().len()
+                {
                     return fail(format!(
                         "{} spans of the incoming trace + {dropped} counted as dropped by the SDK \
                          for {want} requests ({} spans in all)",
                         spans.len(),
                         self.otlp.spans().len()
                     ));
+                }
+                if lost > 0 {
+                    eprintln!("note: {name}: {lost} spans queued at shutdown were not flushed");
                 }
                 if let Some(bad) = spans.iter().find(|s| {
                     s.parent_span_id.as_deref() != Some(incoming.span_id.as_str())

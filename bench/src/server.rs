@@ -271,8 +271,12 @@ impl OtelPipeline {
 
 impl Drop for OtelPipeline {
     fn drop(&mut self) {
-        // Called outside any runtime: the processor's task runs on the export runtime.
-        let _ = self.provider.force_flush();
+        // Called outside any runtime: the processor's task runs on the export runtime. A full
+        // span queue refuses the flush message, so retry while the export drains it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.provider.force_flush().is_err() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.provider.shutdown();
         if let Some(rt) = self.export_runtime.take() {
             rt.shutdown_timeout(Duration::from_secs(1));
