@@ -77,15 +77,11 @@ where
                 span: None,
             };
         }
-        let span = grpc_span(req.uri().path(), Side::Client);
-        // Known when the request carries a full URI (a Channel adds the origin later, below
-        // this layer, so generated clients over a Channel leave it unset).
-        if let Some(host) = req.uri().host() {
-            span.record("server.address", host);
-            if let Some(port) = req.uri().port_u16() {
-                span.record("server.port", i64::from(port));
-            }
-        }
+        // `server.*` is known when the request carries a full URI (a Channel adds the origin
+        // later, below this layer, so generated clients over a Channel leave it unset).
+        let uri = req.uri();
+        let server = uri.host().map(|host| (host, uri.port_u16()));
+        let span = grpc_span(uri.path(), Side::Client, server);
         let propagator = self.propagator.as_ref().unwrap_or(&settings.propagator);
         propagator.inject(&context_for_injection(&span), req.headers_mut());
         let inner = {

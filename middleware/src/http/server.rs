@@ -179,8 +179,9 @@ where
         let (span, what) = match self.config.protocol {
             Protocol::Http => http_server_span(&req),
             Protocol::Grpc => {
-                let span = grpc_span(req.uri().path(), Side::Server);
-                record_server_address(&span, &req);
+                let authority = server_authority(&req);
+                let server = authority.as_ref().map(|a| (a.host(), a.port_u16()));
+                let span = grpc_span(req.uri().path(), Side::Server, server);
                 let what = req.uri().path().trim_start_matches('/').to_owned();
                 (span, what)
             }
@@ -239,6 +240,13 @@ fn http_server_span<B>(req: &Request<B>) -> (Span, String) {
         (method, Some(route)) => format!("{method} {route}"),
         (method, None) => method.to_owned(),
     };
+    let authority = server_authority(req);
+    let user_agent = req
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    // Every attribute known now is passed at creation: a later `Span::record` runs every
+    // subscriber layer once more per field (see `crate::span::grpc_span`).
     let span = tracing::info_span!(
         target: "tracebridge::http",
         "HTTP request",
@@ -246,45 +254,29 @@ fn http_server_span<B>(req: &Request<B>) -> (Span, String) {
         otel.kind = "server",
         otel.status_code = tracing::field::Empty,
         http.request.method = method,
-        http.route = tracing::field::Empty,
+        http.route = route,
         url.path = req.uri().path(),
         url.scheme = req.uri().scheme_str().unwrap_or("http"),
-        server.address = tracing::field::Empty,
-        server.port = tracing::field::Empty,
-        user_agent.original = tracing::field::Empty,
+        server.address = authority.as_ref().map(|a| a.host()),
+        server.port = authority.as_ref().and_then(|a| a.port_u16()).map(i64::from),
+        user_agent.original = user_agent,
         network.protocol.version = protocol_version(req.version()),
         http.response.status_code = tracing::field::Empty,
         error.type = tracing::field::Empty,
     );
-    if let Some(route) = route {
-        span.record("http.route", route);
-    }
-    record_server_address(&span, req);
-    if let Some(ua) = req
-        .headers()
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-    {
-        span.record("user_agent.original", ua);
-    }
     (span, name)
 }
 
-/// `server.address` / `server.port` from the URI authority (HTTP/2) or the `Host` header.
-fn record_server_address<B>(span: &Span, req: &Request<B>) {
-    let authority = match req.uri().authority() {
+/// The server's authority (`server.address` / `server.port`): from the URI (HTTP/2) or the
+/// `Host` header.
+fn server_authority<B>(req: &Request<B>) -> Option<http::uri::Authority> {
+    match req.uri().authority() {
         Some(a) => Some(a.clone()),
         None => req
             .headers()
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok())
             .and_then(|h| h.parse::<http::uri::Authority>().ok()),
-    };
-    if let Some(authority) = authority {
-        span.record("server.address", authority.host());
-        if let Some(port) = authority.port_u16() {
-            span.record("server.port", i64::from(port));
-        }
     }
 }
 

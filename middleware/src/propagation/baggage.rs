@@ -11,6 +11,7 @@
 
 use http::HeaderValue;
 use opentelemetry::baggage::Baggage;
+use opentelemetry::TraceId;
 use percent_encoding::{percent_decode, AsciiSet, CONTROLS};
 
 use super::hex::trim_ows;
@@ -35,12 +36,52 @@ const VALUE_ENCODE: &AsciiSet = &CONTROLS
 
 /// RFC 7230 `tchar`.
 fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TCHAR[usize::from(b)]
 }
 
 fn is_baggage_octet(b: u8) -> bool {
-    matches!(b, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e)
+    BAGGAGE_OCTET[usize::from(b)]
 }
+
+// Byte-class tables: one load per byte on the request path instead of a scan of the tchar
+// punctuation list (the classification runs over every byte of every incoming member).
+const TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    t
+};
+
+const BAGGAGE_OCTET: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = matches!(b as u8, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e);
+        b += 1;
+    }
+    t
+};
 
 /// Reads every `baggage` header value: W3C members go into `baggage` when `w3c`, `sentry-*`
 /// members into the returned DSC when `dsc` (otherwise they are ordinary members).
@@ -53,6 +94,9 @@ pub(crate) fn parse<'a>(
     let mut seen = 0usize;
     let mut total = 0usize;
     let mut dsc_buf: Vec<u8> = Vec::new();
+    // `sentry-trace_id` of the first such member, decoded while we are at it (the DSC would
+    // otherwise re-split its members to find it).
+    let mut dsc_trace_id: Option<Option<TraceId>> = None;
     'headers: for value in values {
         for member in value.split(|&b| b == b',') {
             let member = trim_ows(member);
@@ -84,10 +128,16 @@ pub(crate) fn parse<'a>(
                 continue;
             }
             if dsc && key.starts_with(b"sentry-") {
-                if !dsc_buf.is_empty() {
+                if dsc_buf.is_empty() {
+                    dsc_buf.reserve(value.len());
+                } else {
                     dsc_buf.push(b',');
                 }
                 dsc_buf.extend_from_slice(member);
+                if dsc_trace_id.is_none() && key == b"sentry-trace_id" {
+                    dsc_trace_id =
+                        Some(super::hex::decode_fixed::<16>(val, false).map(TraceId::from_bytes));
+                }
             } else if w3c {
                 let Ok(val) = percent_decode(val).decode_utf8() else {
                     continue;
@@ -104,7 +154,7 @@ pub(crate) fn parse<'a>(
     }
     HeaderValue::from_maybe_shared(bytes::Bytes::from(dsc_buf))
         .ok()
-        .map(SentryDsc::from_validated)
+        .map(|header| SentryDsc::from_validated_parts(header, dsc_trace_id.flatten()))
 }
 
 /// Appends the W3C members of `baggage` (skipping `sentry-*` when `skip_sentry`) to `out`,

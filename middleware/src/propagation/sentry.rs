@@ -74,13 +74,12 @@ impl SentryDsc {
         Some(dsc.with_parsed_trace_id())
     }
 
-    /// Wraps members already validated by the baggage parser.
-    pub(crate) fn from_validated(header: HeaderValue) -> Self {
-        SentryDsc {
-            header,
-            trace_id: None,
-        }
-        .with_parsed_trace_id()
+    /// Wraps members already validated by the baggage parser, which also decoded the value of
+    /// the first `sentry-trace_id` member.
+    pub(crate) fn from_validated_parts(header: HeaderValue, trace_id: Option<TraceId>) -> Self {
+        let dsc = SentryDsc { header, trace_id };
+        debug_assert_eq!(dsc, dsc.clone().with_parsed_trace_id());
+        dsc
     }
 
     fn with_parsed_trace_id(mut self) -> Self {

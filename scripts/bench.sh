@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The load benchmark of docs/performance.md, in one command: builds the harness and the demo
+# services (release), then runs every variant against bare axum / bare tonic in interleaved
+# rounds, server pinned to CPU 0 and load to CPU 1, and prints the markdown table.
+#
+#   scripts/bench.sh            # full run: 5 rounds × 10 s per variant + the a→b→c mesh (~20 min)
+#   scripts/bench.sh --quick    # smoke test: 2 rounds × 2 s
+#   scripts/bench.sh --only axum-tracebridge,tonic-tracebridge --no-mesh --rounds 3
+#
+# Extra arguments go to `tb-bench run` (see `tb-bench list` for the variants). The numbers are
+# only meaningful on an otherwise idle machine: the script prints the load average first.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+target="${CARGO_TARGET_DIR:-$root/target}"
+
+echo "==> cargo build --release (tb-bench, service-a, service-b, service-c)" >&2
+cargo build --release --locked -p tracebridge-bench -p service-a -p service-b -p service-c >&2
+
+echo "==> machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(uname -sr); $(rustc --version)" >&2
+echo "==> load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (numbers are noisy above ~1.5 on 2 CPUs)" >&2
+exec "$target/release/tb-bench" run "$@"
