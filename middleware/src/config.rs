@@ -150,6 +150,18 @@ impl Default for BatchConfig {
     }
 }
 
+impl BatchConfig {
+    /// These bounds as the SDK's batch processor configuration.
+    pub fn to_sdk(&self) -> opentelemetry_sdk::trace::BatchConfig {
+        opentelemetry_sdk::trace::BatchConfigBuilder::default()
+            .with_scheduled_delay(self.schedule_delay)
+            .with_max_export_timeout(self.export_timeout)
+            .with_max_queue_size(self.max_queue_size)
+            .with_max_export_batch_size(self.max_export_batch_size)
+            .build()
+    }
+}
+
 /// `SENTRY_*`.
 #[derive(Clone, Debug, Default)]
 pub struct SentryConfig {

@@ -359,12 +359,7 @@ impl Builder {
                     build_exporter(&cfg, endpoint)?,
                     crate::export::REPORT_INTERVAL,
                 );
-                let batch = opentelemetry_sdk::trace::BatchConfigBuilder::default()
-                    .with_scheduled_delay(cfg.batch.schedule_delay)
-                    .with_max_export_timeout(cfg.batch.export_timeout)
-                    .with_max_queue_size(cfg.batch.max_queue_size)
-                    .with_max_export_batch_size(cfg.batch.max_export_batch_size)
-                    .build();
+                let batch = cfg.batch.to_sdk();
                 opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
                     exporter,
                     opentelemetry_sdk::runtime::Tokio,
