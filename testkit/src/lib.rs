@@ -4,6 +4,7 @@
 //!   into [`SpanRecord`]s kept in memory (what Jaeger would ingest).
 //! - [`SentryReceiver`]: a Sentry ingestion endpoint (envelopes and legacy store events) that
 //!   keeps errors *and* transactions, with their `trace` headers, for trace-id assertions.
+//! - [`faults`]: misbehaving backends — a closed port, a black hole, a slow proxy.
 //! - [`waterfall`]: the terminal and HTML waterfall views the `mesh` demo shows.
 //! - [`trace`]: trace trees ([`trace::Trace`]) with assertions that dump the tree on failure.
 //!
@@ -35,6 +36,7 @@
 
 #![warn(missing_docs)]
 
+pub mod faults;
 pub mod otlp;
 pub mod record;
 pub mod sentry;

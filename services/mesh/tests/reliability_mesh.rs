@@ -9,7 +9,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -18,9 +17,8 @@ use std::time::Duration;
 use mesh::traffic::Answer;
 use mesh::Service;
 use support::{assert_mesh_trace, start, TestMesh, SPAN_WAIT};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
+use tracebridge_testkit::faults::{closed_port, BlackHole, SlowProxy};
 use tracebridge_testkit::sentry::trace_id_of;
 use tracebridge_testkit::{SentryReceiver, SpanKind};
 
@@ -252,63 +250,6 @@ enum Collector {
     Slow,
 }
 
-/// A local port that was just free and is now closed.
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Accepts connections and holds them, never reading.
-async fn black_hole() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((sock, _)) = listener.accept().await {
-            held.push(sock);
-        }
-    });
-    addr
-}
-
-/// Forwards to `target`, sleeping `delay` before every chunk in either direction.
-async fn slow_proxy(target: SocketAddr, delay: Duration) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((inbound, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let Ok(outbound) = TcpStream::connect(target).await else {
-                    return;
-                };
-                let (ri, wi) = inbound.into_split();
-                let (ro, wo) = outbound.into_split();
-                let pipe = |mut r: tokio::net::tcp::OwnedReadHalf,
-                            mut w: tokio::net::tcp::OwnedWriteHalf| async move {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    loop {
-                        let n = match r.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => n,
-                        };
-                        tokio::time::sleep(delay).await;
-                        if w.write_all(&buf[..n]).await.is_err() {
-                            return;
-                        }
-                    }
-                };
-                let up = tokio::spawn(pipe(ri, wo));
-                let down = tokio::spawn(pipe(ro, wi));
-                let _ = tokio::join!(up, down);
-            });
-        }
-    });
-    addr
-}
-
 async fn dead_backend(collector: Collector) {
     let _turn = TURN.lock().await;
     let n: usize = std::env::var("RELIABILITY_DEAD_REQUESTS")
@@ -318,15 +259,21 @@ async fn dead_backend(collector: Collector) {
     let failed = 50;
     let queue = 256;
     // Sentry unreachable in every case: its DSN points at a closed port.
-    let sentry_dsn = format!("http://deadkey@127.0.0.1:{}/1", closed_port());
-    let slow_receiver;
+    let sentry_dsn = format!("http://deadkey@127.0.0.1:{}/1", closed_port().unwrap());
+    // Held for the whole test: dropping one stops it.
+    let (hole, slow_receiver, proxy);
     let endpoint = match collector {
-        Collector::Closed => format!("http://127.0.0.1:{}", closed_port()),
-        Collector::BlackHole => format!("http://{}", black_hole().await),
+        Collector::Closed => format!("http://127.0.0.1:{}", closed_port().unwrap()),
+        Collector::BlackHole => {
+            hole = BlackHole::start().await.unwrap();
+            hole.endpoint()
+        }
         Collector::Slow => {
             slow_receiver = tracebridge_testkit::OtlpReceiver::start().await.unwrap();
-            let proxy = slow_proxy(slow_receiver.grpc_addr(), Duration::from_millis(200)).await;
-            format!("http://{proxy}")
+            proxy = SlowProxy::start(slow_receiver.grpc_addr(), Duration::from_millis(200))
+                .await
+                .unwrap();
+            proxy.endpoint()
         }
     };
     let queue_s = queue.to_string();
