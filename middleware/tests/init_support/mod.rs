@@ -117,3 +117,32 @@ pub async fn black_holed_collector_blocks_nothing(protocol: &str) {
     assert!(started[0].contains(" WARN "), "{}", started[0]);
     hole.abort();
 }
+
+/// Marks a process started by [`child_test`]: the `#[ignore]`d entry test it names runs only
+/// when this is set.
+pub const CHILD_ENV: &str = "TRACEBRIDGE_TEST_CHILD";
+
+/// This test binary, set to run only the `#[ignore]`d test `name` in a fresh process, with
+/// [`CHILD_ENV`] set and output not captured. `init` installs process-wide state once per
+/// process, so a test binary that needs init more than once (other settings, a second
+/// shutdown) runs each in a child of its own. The child is killed if the handle is dropped.
+pub fn child_test(name: &str) -> tokio::process::Command {
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.args([
+        name,
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD_ENV, name)
+    .env_remove("RUST_TEST_THREADS")
+    .kill_on_drop(true);
+    cmd
+}
+
+/// Whether this process is the child [`child_test`] started for `name`.
+pub fn is_child(name: &str) -> bool {
+    std::env::var(CHILD_ENV).is_ok_and(|v| v == name)
+}
