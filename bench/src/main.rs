@@ -3,11 +3,14 @@
 //!
 //! ```text
 //! tb-bench run [--quick] [--rounds N] [--secs S] [--conns N] [--only v1,v2] [--no-mesh] [--out FILE]
+//! tb-bench backends [--quick] [--rounds N] [--secs S] [--only v1,v2] [--slow-ms MS] [--out FILE]
+//!                                           # dead / slow OTLP collector and Sentry vs healthy
 //! tb-bench server <variant> <addr>          # one variant server (the runner starts these)
 //! tb-bench load --proto http|grpc --addr A --millis M --conns N --streams K --trace-id T --span-id S [--path P]
 //! tb-bench list                             # the variants
 //! ```
 
+mod backends;
 mod load;
 mod procfs;
 mod runner;
@@ -23,6 +26,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("run") => cmd_run(&args[1..]),
+        Some("backends") => cmd_backends(&args[1..]),
         Some("server") => cmd_server(&args[1..]),
         Some("load") => cmd_load(&args[1..]),
         Some("list") => {
@@ -33,7 +37,8 @@ fn main() -> ExitCode {
         }
         _ => Err(
             "usage: tb-bench run [--quick] [--rounds N] [--secs S] [--conns N] [--only v1,v2] \
-             [--no-mesh] [--out FILE] | server <variant> <addr> | load ... | list"
+             [--no-mesh] [--out FILE] | backends [--quick] [--rounds N] [--secs S] [--only v1,v2] \
+             [--slow-ms MS] [--out FILE] | server <variant> <addr> | load ... | list"
                 .to_owned(),
         ),
     };
@@ -106,6 +111,45 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
     opts.out = a.value("--out").map(Into::into);
     let out = opts.out.clone();
     let report = runner::run(opts)?;
+    println!("{report}");
+    if let Some(path) = out {
+        std::fs::write(&path, &report).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn cmd_backends(args: &[String]) -> Result<(), String> {
+    let a = Args { args };
+    let mut run = if a.flag("--quick") {
+        runner::Options::quick()
+    } else {
+        runner::Options::full()
+    };
+    run.mesh = false;
+    run.variants = vec![Variant::AxumTracebridge, Variant::TonicTracebridge];
+    if let Some(n) = a.parse("--rounds")? {
+        run.rounds = n;
+    }
+    if let Some(s) = a.parse::<f64>("--secs")? {
+        run.duration = Duration::from_secs_f64(s);
+    }
+    if let Some(n) = a.parse("--conns")? {
+        run.conns = n;
+    }
+    if let Some(only) = a.value("--only") {
+        run.variants = only
+            .split(',')
+            .map(|n| match Variant::from_name(n) {
+                Some(v @ (Variant::AxumTracebridge | Variant::TonicTracebridge)) => Ok(v),
+                _ => Err(format!(
+                    "{n:?}: the backends benchmark runs axum-tracebridge and tonic-tracebridge"
+                )),
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    let slow_delay = Duration::from_millis(a.parse("--slow-ms")?.unwrap_or(200));
+    let out = a.value("--out").map(std::path::PathBuf::from);
+    let report = backends::run(backends::BackendOptions { run, slow_delay })?;
     println!("{report}");
     if let Some(path) = out {
         std::fs::write(&path, &report).map_err(|e| format!("{}: {e}", path.display()))?;

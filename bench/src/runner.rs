@@ -69,72 +69,31 @@ impl Options {
 
 /// One measured run of one server.
 #[derive(Clone, Debug)]
-struct Sample {
-    rps: f64,
-    p50_us: f64,
-    p99_us: f64,
-    cpu_us_per_req: f64,
-    server_cpu_pct: f64,
-    load_cpu_pct: f64,
-    rss: u64,
+pub(crate) struct Sample {
+    pub(crate) rps: f64,
+    pub(crate) p50_us: f64,
+    pub(crate) p99_us: f64,
+    pub(crate) cpu_us_per_req: f64,
+    pub(crate) server_cpu_pct: f64,
+    pub(crate) load_cpu_pct: f64,
+    pub(crate) rss: u64,
     /// Requests the receiver confirmed / requests served (1.0 for OTLP variants, checked).
     delivered: f64,
 }
 
-struct Harness {
+pub(crate) struct Harness {
     exe: PathBuf,
-    opts: Options,
-    rt: tokio::runtime::Runtime,
-    otlp: OtlpReceiver,
-    sentry: SentryReceiver,
+    pub(crate) opts: Options,
+    pub(crate) rt: tokio::runtime::Runtime,
+    pub(crate) otlp: OtlpReceiver,
+    pub(crate) sentry: SentryReceiver,
     runs: u64,
     log_dir: PathBuf,
 }
 
 /// Runs the whole benchmark and prints the report; `Err` when a check fails.
 pub fn run(opts: Options) -> Result<String, String> {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut opts = opts;
-    if cpus < 2 {
-        eprintln!("warning: fewer than 2 CPUs: server and load are not pinned apart");
-        opts.server_cpu = None;
-        opts.load_cpu = None;
-    }
-    if let Some(cpu) = opts.load_cpu {
-        // Before any thread starts, so the receivers' threads inherit it.
-        pin(std::process::id(), cpu)?;
-    }
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let otlp = rt
-        .block_on(OtlpReceiver::start())
-        .map_err(|e| format!("OTLP receiver: {e}"))?;
-    let sentry = rt
-        .block_on(SentryReceiver::start())
-        .map_err(|e| format!("Sentry receiver: {e}"))?;
-    let log_dir = std::env::temp_dir().join(format!("tb-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&log_dir).map_err(|e| e.to_string())?;
-    let mut h = Harness {
-        exe,
-        opts,
-        rt,
-        otlp,
-        sentry,
-        runs: 0,
-        log_dir,
-    };
-    eprintln!(
-        "tb-bench: {} round(s) of {:?} (+{:?} warm-up) per run; server logs in {}",
-        h.opts.rounds,
-        h.opts.duration,
-        h.opts.warmup,
-        h.log_dir.display()
-    );
-
+    let mut h = Harness::new(opts)?;
     let mut samples: HashMap<&'static str, Vec<Sample>> = HashMap::new();
     let mut ratios: HashMap<&'static str, Vec<(f64, f64)>> = HashMap::new();
     let variants = h.opts.variants.clone();
@@ -229,16 +188,16 @@ pub fn run(opts: Options) -> Result<String, String> {
         report.push('\n');
         report.push_str(&h.mesh()?);
     }
-    let _ = std::fs::remove_dir_all(&h.log_dir);
+    h.remove_logs();
     Ok(report)
 }
 
 /// The SDK's default `OTEL_BSP_MAX_QUEUE_SIZE`.
 const SDK_QUEUE: usize = 2048;
 
-const MIB: f64 = 1024.0 * 1024.0;
+pub(crate) const MIB: f64 = 1024.0 * 1024.0;
 
-fn median(values: impl Iterator<Item = f64>) -> f64 {
+pub(crate) fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut v: Vec<f64> = values.collect();
     if v.is_empty() {
         return f64::NAN;
@@ -305,6 +264,53 @@ fn stop(child: &mut Child, grace: Duration, what: &str) -> Result<(), String> {
 }
 
 impl Harness {
+    /// Pins this process to the load core, starts the receivers (on this process's runtime)
+    /// and the log directory.
+    pub(crate) fn new(opts: Options) -> Result<Harness, String> {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut opts = opts;
+        if cpus < 2 {
+            eprintln!("warning: fewer than 2 CPUs: server and load are not pinned apart");
+            opts.server_cpu = None;
+            opts.load_cpu = None;
+        }
+        if let Some(cpu) = opts.load_cpu {
+            // Before any thread starts, so the receivers' threads inherit it.
+            pin(std::process::id(), cpu)?;
+        }
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let otlp = rt
+            .block_on(OtlpReceiver::start())
+            .map_err(|e| format!("OTLP receiver: {e}"))?;
+        let sentry = rt
+            .block_on(SentryReceiver::start())
+            .map_err(|e| format!("Sentry receiver: {e}"))?;
+        let log_dir = std::env::temp_dir().join(format!("tb-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&log_dir).map_err(|e| e.to_string())?;
+        let h = Harness {
+            exe,
+            opts,
+            rt,
+            otlp,
+            sentry,
+            runs: 0,
+            log_dir,
+        };
+        eprintln!(
+            "tb-bench: {} round(s) of {:?} (+{:?} warm-up) per run; server logs in {}",
+            h.opts.rounds,
+            h.opts.duration,
+            h.opts.warmup,
+            h.log_dir.display()
+        );
+        Ok(h)
+    }
+
     fn server_env(&self, cmd: &mut Command) {
         cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", self.otlp.grpc_endpoint())
             .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
@@ -367,6 +373,21 @@ impl Harness {
     }
 
     fn measure(&mut self, variant: Variant) -> Result<Sample, String> {
+        let (served, incoming, mut sample) = self.measure_with(variant, &[])?;
+        sample.delivered = self.verify(variant, &incoming, served)?;
+        self.otlp.clear();
+        self.sentry.clear();
+        Ok(sample)
+    }
+
+    /// One run of `variant` with `env` set on top of [`Harness::server_env`]: start, warm up,
+    /// measure, SIGTERM and wait for the exit (the flush). Returns the requests served (warm-up
+    /// included) and the incoming trace; the receivers are left for the caller to check.
+    pub(crate) fn measure_with(
+        &mut self,
+        variant: Variant,
+        env: &[(&str, String)],
+    ) -> Result<(u64, Incoming, Sample), String> {
         self.runs += 1;
         let incoming = Incoming::fresh(self.runs);
         let addr = free_addr()?;
@@ -379,6 +400,7 @@ impl Harness {
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log);
         self.server_env(&mut cmd);
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("spawn {}: {e}", variant.name()))?;
@@ -386,11 +408,20 @@ impl Harness {
         let stopped = stop(&mut child, Duration::from_secs(30), variant.name());
         let sample = result?;
         stopped?;
-        let (served, mut sample) = sample;
-        sample.delivered = self.verify(variant, &incoming, served)?;
-        self.otlp.clear();
-        self.sentry.clear();
-        Ok(sample)
+        let (served, sample) = sample;
+        Ok((served, incoming, sample))
+    }
+
+    /// Removes the servers' log directory (at the end of a successful run; a failed run keeps
+    /// it for inspection).
+    pub(crate) fn remove_logs(&self) {
+        let _ = std::fs::remove_dir_all(&self.log_dir);
+    }
+
+    /// The log (stdout + stderr) of the last run of `name`.
+    pub(crate) fn server_log(&self, name: &str) -> Result<String, String> {
+        std::fs::read_to_string(self.log_dir.join(format!("{name}.log")))
+            .map_err(|e| format!("{name}.log: {e}"))
     }
 
     fn measure_running(
@@ -532,8 +563,7 @@ impl Harness {
     /// Spans the OpenTelemetry SDK dropped (queue full), from the total it logs at shutdown
     /// (`dropped_spans=N`; no line means none were dropped).
     fn dropped_spans(&self, name: &str) -> Result<usize, String> {
-        let log = std::fs::read_to_string(self.log_dir.join(format!("{name}.log")))
-            .map_err(|e| format!("{name}.log: {e}"))?;
+        let log = self.server_log(name)?;
         let mut total = 0;
         for (i, _) in log.match_indices("dropped_spans") {
             let digits: String = log[i + "dropped_spans".len()..]
