@@ -81,8 +81,8 @@ impl<'a> Args<'a> {
     }
 }
 
-fn cmd_run(args: &[String]) -> Result<(), String> {
-    let a = Args { args };
+/// `--quick`, `--rounds`, `--secs`, `--conns`: shared by `run` and `backends`.
+fn run_options(a: &Args) -> Result<runner::Options, String> {
     let mut opts = if a.flag("--quick") {
         runner::Options::quick()
     } else {
@@ -98,6 +98,12 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
     if let Some(n) = a.parse("--conns")? {
         opts.conns = n;
     }
+    Ok(opts)
+}
+
+fn cmd_run(args: &[String]) -> Result<(), String> {
+    let a = Args { args };
+    let mut opts = run_options(&a)?;
     if let Some(only) = a.value("--only") {
         opts.variants = only
             .split(',')
@@ -120,22 +126,9 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
 
 fn cmd_backends(args: &[String]) -> Result<(), String> {
     let a = Args { args };
-    let mut run = if a.flag("--quick") {
-        runner::Options::quick()
-    } else {
-        runner::Options::full()
-    };
+    let mut run = run_options(&a)?;
     run.mesh = false;
     run.variants = vec![Variant::AxumTracebridge, Variant::TonicTracebridge];
-    if let Some(n) = a.parse("--rounds")? {
-        run.rounds = n;
-    }
-    if let Some(s) = a.parse::<f64>("--secs")? {
-        run.duration = Duration::from_secs_f64(s);
-    }
-    if let Some(n) = a.parse("--conns")? {
-        run.conns = n;
-    }
     if let Some(only) = a.value("--only") {
         run.variants = only
             .split(',')
