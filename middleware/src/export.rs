@@ -50,8 +50,12 @@ struct Pending {
     last_report: Option<Instant>,
 }
 
-/// An exporter that counts and reports failed exports (see the module docs).
-pub(crate) struct ReportingExporter<E> {
+/// An exporter that counts and reports failed exports and, with [`Self::on_runtime`], runs
+/// them on a Tokio runtime (see the module docs). `init` wraps its OTLP exporter in one; it is
+/// public for applications that build their own tracer provider with the SDK's thread-based
+/// `BatchSpanProcessor` and an exporter that needs a runtime.
+#[must_use]
+pub struct ReportingExporter<E> {
     inner: Arc<E>,
     interval: Duration,
     pending: Mutex<Pending>,
@@ -69,7 +73,8 @@ impl<E: fmt::Debug> fmt::Debug for ReportingExporter<E> {
 }
 
 impl<E> ReportingExporter<E> {
-    pub(crate) fn new(inner: E, interval: Duration) -> Self {
+    /// Wraps `inner`; "still failing" lines are at least `interval` apart.
+    pub fn new(inner: E, interval: Duration) -> Self {
         ReportingExporter {
             inner: Arc::new(inner),
             interval,
@@ -79,7 +84,7 @@ impl<E> ReportingExporter<E> {
     }
 
     /// Runs every export on `runtime`, cut off after `timeout`.
-    pub(crate) fn on_runtime(mut self, runtime: tokio::runtime::Handle, timeout: Duration) -> Self {
+    pub fn on_runtime(mut self, runtime: tokio::runtime::Handle, timeout: Duration) -> Self {
         self.runtime = Some((runtime, timeout));
         self
     }
