@@ -14,7 +14,7 @@
 //! Every round runs every backend once per variant, right after one another, with the order
 //! rotated from round to round, so a neighbour compiling on the same cores hits all backends
 //! alike; the ratio is taken within the round. Per run the harness also reads what the server
-//! logged about its spans: dropped at the full queue (the SDK's shutdown line), lost in failed
+//! logged about its spans: dropped at the full queue (the SDK's total at shutdown), lost in failed
 //! exports (`tracebridge::export` report lines), and counts what reached the receiver.
 
 use std::fmt::Write as _;
@@ -198,7 +198,18 @@ fn measure(
     let log = h.server_log(variant.name())?;
     let mut spans = Spans {
         served,
-        dropped: last_field(&log, "BatchSpanProcessor.Shutdown", "dropped_spans"),
+        // The thread-based processor logs `SpansDropped dropped_span_count=N` as its
+        // shutdown starts; the async-runtime one `Shutdown dropped_spans=N` as it ends.
+        dropped: last_field(
+            &log,
+            "BatchSpanProcessor.SpansDropped",
+            "dropped_span_count",
+        )
+        .max(last_field(
+            &log,
+            "BatchSpanProcessor.Shutdown",
+            "dropped_spans",
+        )),
         lost: log
             .lines()
             .filter(|l| l.contains("tracebridge::export"))
@@ -369,7 +380,8 @@ fn report(variants: &[Variant], runs: &[Run], loads: &[f64]) -> String {
     let _ = writeln!(
         out,
         "\nSpan columns: median share of the requests served in a run (warm-up included); \
-         \"dropped\" is the SDK's `BatchSpanProcessor.Shutdown dropped_spans`, \"lost\" the sum of \
+         \"dropped\" is the SDK's `BatchSpanProcessor.SpansDropped dropped_span_count` (or, from \
+         the async-runtime processor, `BatchSpanProcessor.Shutdown dropped_spans`), \"lost\" the sum of \
          `lost_spans` in `tracebridge::export` lines, \"not accounted\" what was still queued when \
          the shutdown flush hit its bound. Log lines: median per run, over the whole run. \
          CPU-normalised ratio: healthy CPU µs/request ÷ this run's, same round (capacity per \

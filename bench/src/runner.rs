@@ -561,12 +561,13 @@ impl Harness {
     }
 
     /// Spans the OpenTelemetry SDK dropped (queue full), from the total it logs at shutdown
-    /// (`dropped_spans=N`; no line means none were dropped).
+    /// (`dropped_spans=N` from the async-runtime processor, `dropped_span_count=N` from the
+    /// thread-based one; no line means none were dropped).
     fn dropped_spans(&self, name: &str) -> Result<usize, String> {
         let log = self.server_log(name)?;
         let mut total = 0;
-        for (i, _) in log.match_indices("dropped_spans") {
-            let digits: String = log[i + "dropped_spans".len()..]
+        for (i, _) in log.match_indices("dropped_span") {
+            let digits: String = log[i + "dropped_span".len()..]
                 .chars()
                 .skip_while(|c| !c.is_ascii_digit())
                 .take_while(char::is_ascii_digit)

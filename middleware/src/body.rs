@@ -9,11 +9,9 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::span::{record_error, record_grpc_status, LayerSpan, SentryReport, Side};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use tracing::Span;
-
-use crate::span::{record_error, record_grpc_status, SentryReport, Side};
 
 pin_project! {
     /// The response body of the traced services: the inner body plus the span it keeps open.
@@ -29,7 +27,7 @@ pin_project! {
 
 /// What the body does for the span while it streams.
 pub(crate) struct Tracking {
-    span: Span,
+    span: LayerSpan,
     /// `Some` when the outcome of a gRPC call is still to be read from the trailers.
     grpc: Option<GrpcOutcome>,
 }
@@ -40,13 +38,13 @@ pub(crate) struct GrpcOutcome {
 }
 
 impl Tracking {
-    pub(crate) fn new(span: Span, grpc: Option<GrpcOutcome>) -> Box<Self> {
+    pub(crate) fn new(span: LayerSpan, grpc: Option<GrpcOutcome>) -> Box<Self> {
         Box::new(Tracking { span, grpc })
     }
 }
 
 /// Reads the outcome of a gRPC call from its trailers (once).
-fn on_trailers(span: &Span, grpc: &mut Option<GrpcOutcome>, trailers: &http::HeaderMap) {
+fn on_trailers(span: &LayerSpan, grpc: &mut Option<GrpcOutcome>, trailers: &http::HeaderMap) {
     let Some(grpc) = grpc.take() else {
         return;
     };
@@ -109,8 +107,7 @@ where
             // Poll inside the span: log lines of a streaming producer belong to the request,
             // and the span's end time becomes the last poll, not the handler's return.
             Some(tracking) => {
-                let _entered = tracking.span.enter();
-                let result = inner.poll_frame(cx);
+                let result = tracking.span.in_scope(|| inner.poll_frame(cx));
                 match &result {
                     Poll::Ready(Some(Ok(frame))) => {
                         if let Some(trailers) = frame.trailers_ref() {
@@ -175,7 +172,14 @@ mod tests {
 
     #[tokio::test]
     async fn traced_body_forwards_data() {
-        let tracking = Tracking::new(Span::none(), None);
+        let span = LayerSpan::start(
+            "test",
+            opentelemetry::trace::SpanKind::Internal,
+            Vec::new(),
+            Vec::new(),
+            &opentelemetry::Context::new(),
+        );
+        let tracking = Tracking::new(span, None);
         let body = TracedBody::traced(Full::new(Bytes::from_static(b"hello")), tracking);
         let bytes = body.collect().await.unwrap().to_bytes();
         assert_eq!(&bytes[..], b"hello");

@@ -9,12 +9,22 @@
 //! start, then at most one summary per [`REPORT_INTERVAL`] while they go on, one line when
 //! export recovers, and a final summary at shutdown. `init` filters the SDK's per-export lines
 //! out of the log output (they are reported here instead).
+//!
+//! It also moves the export onto tracebridge's export runtime. `init` uses the SDK's
+//! thread-based `BatchSpanProcessor`: ending a span is a `try_send` into a bounded channel
+//! that nobody waits on, and the processor's thread is woken once per batch (or per scheduled
+//! delay) — the async-runtime processor woke its task for every span, a futex wake and a
+//! context switch per request on a busy server. That thread drives exports with
+//! `futures_executor::block_on`, outside any Tokio runtime, while the OTLP exporters (tonic,
+//! reqwest) need one; so [`ReportingExporter::export`] spawns the inner export on the export
+//! runtime and waits for it there, cut off after the export timeout (the thread-based processor
+//! has none of its own).
 
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
@@ -22,7 +32,8 @@ use opentelemetry_sdk::Resource;
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Names of the SDK's per-export error events, reported by [`ReportingExporter`] instead.
-pub(crate) const SDK_PER_EXPORT_EVENTS: [&str; 2] = [
+pub(crate) const SDK_PER_EXPORT_EVENTS: [&str; 3] = [
+    "BatchSpanProcessor.ExportError",
     "BatchSpanProcessor.Export.Error",
     "BatchSpanProcessor.Flush.ExportError",
 ];
@@ -39,11 +50,17 @@ struct Pending {
     last_report: Option<Instant>,
 }
 
-/// An exporter that counts and reports failed exports (see the module docs).
-pub(crate) struct ReportingExporter<E> {
-    inner: E,
+/// An exporter that counts and reports failed exports and, with [`Self::on_runtime`], runs
+/// them on a Tokio runtime (see the module docs). `init` wraps its OTLP exporter in one; it is
+/// public for applications that build their own tracer provider with the SDK's thread-based
+/// `BatchSpanProcessor` and an exporter that needs a runtime.
+#[must_use]
+pub struct ReportingExporter<E> {
+    inner: Arc<E>,
     interval: Duration,
     pending: Mutex<Pending>,
+    /// Where exports run, and their time limit; `None`: in the caller's task, unbounded.
+    runtime: Option<(tokio::runtime::Handle, Duration)>,
 }
 
 impl<E: fmt::Debug> fmt::Debug for ReportingExporter<E> {
@@ -56,12 +73,20 @@ impl<E: fmt::Debug> fmt::Debug for ReportingExporter<E> {
 }
 
 impl<E> ReportingExporter<E> {
-    pub(crate) fn new(inner: E, interval: Duration) -> Self {
+    /// Wraps `inner`; "still failing" lines are at least `interval` apart.
+    pub fn new(inner: E, interval: Duration) -> Self {
         ReportingExporter {
-            inner,
+            inner: Arc::new(inner),
             interval,
             pending: Mutex::new(Pending::default()),
+            runtime: None,
         }
+    }
+
+    /// Runs every export on `runtime`, cut off after `timeout`.
+    pub fn on_runtime(mut self, runtime: tokio::runtime::Handle, timeout: Duration) -> Self {
+        self.runtime = Some((runtime, timeout));
+        self
     }
 
     fn record(&self, spans: usize, result: &OTelSdkResult) {
@@ -116,10 +141,28 @@ fn report(p: &Pending, message: &str) {
     );
 }
 
-impl<E: SpanExporter> SpanExporter for ReportingExporter<E> {
+impl<E: SpanExporter + 'static> SpanExporter for ReportingExporter<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let spans = batch.len();
-        let result = self.inner.export(batch).await;
+        let result = match &self.runtime {
+            None => self.inner.export(batch).await,
+            Some((runtime, timeout)) => {
+                let inner = self.inner.clone();
+                let timeout = *timeout;
+                let task = runtime.spawn(async move {
+                    match tokio::time::timeout(timeout, inner.export(batch)).await {
+                        Ok(result) => result,
+                        Err(_) => Err(OTelSdkError::Timeout(timeout)),
+                    }
+                });
+                match task.await {
+                    Ok(result) => result,
+                    Err(e) => Err(OTelSdkError::InternalFailure(format!(
+                        "export task failed: {e}"
+                    ))),
+                }
+            }
+        };
         self.record(spans, &result);
         result
     }
@@ -134,7 +177,10 @@ impl<E: SpanExporter> SpanExporter for ReportingExporter<E> {
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
+        // Called when the provider is built, before any export holds a clone of `inner`.
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.set_resource(resource);
+        }
     }
 }
 

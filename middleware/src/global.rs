@@ -23,6 +23,9 @@ pub struct Settings {
     /// Headers never recorded anywhere (on top of authorization, cookie, set-cookie,
     /// proxy-authorization).
     pub sensitive_headers: Arc<[HeaderName]>,
+    /// The tracer the layers start their spans with; `None` uses OpenTelemetry's global
+    /// tracer provider (`opentelemetry::global::set_tracer_provider`) at each span.
+    pub tracer: Option<opentelemetry_sdk::trace::SdkTracer>,
 }
 
 impl Default for Settings {
@@ -33,6 +36,7 @@ impl Default for Settings {
             sentry_enabled: false,
             jaeger_ui_url: None,
             sensitive_headers: Arc::from(Vec::new()),
+            tracer: None,
         }
     }
 }

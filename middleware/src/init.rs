@@ -21,21 +21,27 @@
 //!
 //! # Filters
 //!
-//! `RUST_LOG` filters log output only. The OpenTelemetry layer has its own filter, `info` by
-//! default ([`Builder::span_filter`]): the crate's spans are INFO, so they are exported even
-//! under `RUST_LOG=warn`, while the TRACE/DEBUG spans of hyper, h2 and tonic (including the
-//! exporter's own HTTP/2 traffic) are never turned into OpenTelemetry spans.
+//! `RUST_LOG` filters log output only. The layers' SERVER and CLIENT spans are OpenTelemetry
+//! spans made with the installed tracer (not `tracing` spans, which cost twice as much), so no
+//! filter removes them. The application's `tracing` spans go through the OpenTelemetry layer's
+//! own filter, `info` by default ([`Builder::span_filter`]) and independent of `RUST_LOG`:
+//! INFO spans are exported even under `RUST_LOG=warn`, while the TRACE/DEBUG spans of hyper, h2
+//! and tonic (including the exporter's own HTTP/2 traffic) are never turned into OpenTelemetry
+//! spans.
 //!
 //! # Export off the request path
 //!
-//! Export runs on a dedicated one-thread Tokio runtime owned by the guard
-//! (`tracebridge-export`), using the SDK's async-runtime batch processor: ending a span is a
-//! `try_send` into a bounded queue (`OTEL_BSP_MAX_QUEUE_SIZE`); when the queue is full the span
-//! is dropped, and opentelemetry_sdk 0.32 logs the first drop once
-//! (`BatchSpanProcessor.SpanDroppingStarted`) and the total at shutdown — never per request.
-//! Each export is cut off after `min(OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_BSP_EXPORT_TIMEOUT)`.
-//! Because export has its own runtime, `init()` works with or without an application runtime,
-//! and dropping the guard never deadlocks a current-thread runtime.
+//! Export runs off the request path. Ending a span hands it to the SDK's thread-based
+//! `BatchSpanProcessor`: a `try_send` into a bounded queue (`OTEL_BSP_MAX_QUEUE_SIZE`) that
+//! wakes nobody; the processor's thread wakes once per full batch (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`)
+//! or per `OTEL_BSP_SCHEDULE_DELAY`. When the queue is full the span is dropped, and
+//! opentelemetry_sdk 0.32 logs the first drop once (`BatchSpanProcessor.SpanDroppingStarted`)
+//! and the total at shutdown (`BatchSpanProcessor.SpansDropped`, `dropped_span_count`) — never
+//! per request. The exports themselves run on a dedicated one-thread Tokio runtime owned by the
+//! guard (`tracebridge-export`), each cut off after
+//! `min(OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_BSP_EXPORT_TIMEOUT)`. Because export has its own
+//! runtime, `init()` works with or without an application runtime, and dropping the guard never
+//! deadlocks a current-thread runtime.
 //!
 //! Dropping the [`Guard`] blocks the dropping thread for at most the shutdown timeout per
 //! backend (spans, then Sentry); spans still unexported after that are dropped. The SDK's
@@ -52,7 +58,7 @@
 //! at all and every layer is a pass-through; log output still works.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ::sentry::ClientInitGuard;
 use opentelemetry::trace::TracerProvider as _;
@@ -198,7 +204,8 @@ impl Builder {
     }
 
     /// `EnvFilter` directives choosing which `tracing` spans become OpenTelemetry spans.
-    /// Default `info`; independent of `RUST_LOG` (see the module docs).
+    /// Default `info`; independent of `RUST_LOG` (see the module docs). The layers' own
+    /// SERVER/CLIENT spans are not `tracing` spans and are not filtered.
     pub fn span_filter(mut self, directives: impl Into<String>) -> Self {
         self.span_filter = Some(directives.into());
         self
@@ -267,6 +274,7 @@ impl Builder {
             .unwrap_or_else(|| BoxMakeWriter::new(std::io::stdout));
         let fmt_layer = tracing_subscriber::fmt::layer()
             .with_ansi(false)
+            .fmt_fields(NoSpanFields)
             .event_format(TraceIdFormat::default())
             .with_writer(writer)
             .with_filter(log_filter)
@@ -288,6 +296,7 @@ impl Builder {
                 sentry_enabled: false,
                 jaeger_ui_url,
                 sensitive_headers: sensitive,
+                tracer: None,
             });
             return Ok(Guard {
                 provider: None,
@@ -351,21 +360,22 @@ impl Builder {
                         format!("cannot start the export runtime: {e}"),
                     )
                 })?;
-            // Build the exporter and the processor inside the export runtime: tonic's channel
-            // and the processor's worker are spawned on it, not on the application's runtime.
+            // The exporter is built inside the export runtime (tonic's channel and reqwest's
+            // client spawn their workers there) and every export runs there too; the
+            // processor is the SDK's thread-based one (see `crate::export` for why).
             let processor = {
                 let _enter = rt.enter();
                 let exporter = crate::export::ReportingExporter::new(
                     build_exporter(&cfg, endpoint)?,
                     crate::export::REPORT_INTERVAL,
-                );
-                let batch = cfg.batch.to_sdk();
-                opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
-                    exporter,
-                    opentelemetry_sdk::runtime::Tokio,
                 )
-                .with_batch_config(batch)
-                .build()
+                .on_runtime(
+                    rt.handle().clone(),
+                    cfg.timeout.min(cfg.batch.export_timeout),
+                );
+                opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter)
+                    .with_batch_config(cfg.batch.to_sdk())
+                    .build()
             };
             provider = provider.with_span_processor(processor);
             export_runtime = Some(rt);
@@ -447,6 +457,7 @@ impl Builder {
             sentry_enabled: sentry.is_some(),
             jaeger_ui_url,
             sensitive_headers: sensitive,
+            tracer: Some(provider.tracer("tracebridge")),
         });
 
         Ok(Guard {
@@ -596,15 +607,10 @@ impl Drop for Guard {
             let runtime = self.export_runtime.take();
             let timeout = self.timeout;
             let done = run_bounded(timeout, move || {
-                let deadline = Instant::now() + timeout;
-                // force_flush fails fast when the processor's bounded queue is full (the flush
-                // message cannot be queued); retry until the queue drains or time is up, so
-                // that a burst right before shutdown is not lost.
-                let mut flushed = provider.force_flush();
-                while flushed.is_err() && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(20));
-                    flushed = provider.force_flush();
-                }
+                // The thread-based processor's flush message has its own channel, so a full
+                // span queue cannot refuse it (the async-runtime processor's could), and the
+                // flush exports everything queued when it arrives.
+                let flushed = provider.force_flush();
                 let shut = provider.shutdown();
                 if let Some(rt) = runtime {
                     rt.shutdown_timeout(Duration::from_millis(100));
@@ -629,6 +635,27 @@ impl Drop for Guard {
             }
             drop(sentry);
         }
+    }
+}
+
+/// The fmt layer's field formatter, which formats nothing.
+///
+/// The fmt layer formats every span's fields into a string when the span is created (and again
+/// on each `Span::record`), to print them in the span prefix of log lines. [`TraceIdFormat`]
+/// prints span names only (the ids say which span a line belongs to), so that string was never
+/// read — and formatting it was the fmt layer's whole cost for a `tracing` span (~14 k
+/// instructions for a span with a dozen fields). Event fields are formatted by
+/// [`TraceIdFormat`] itself.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoSpanFields;
+
+impl<'writer> tracing_subscriber::fmt::FormatFields<'writer> for NoSpanFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        _writer: tracing_subscriber::fmt::format::Writer<'writer>,
+        _fields: R,
+    ) -> std::fmt::Result {
+        Ok(())
     }
 }
 
@@ -678,7 +705,12 @@ where
             writer.write_char(' ')?;
         }
         write!(writer, "{}: ", meta.target())?;
-        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        // The event's own fields; the layer's field formatter is `NoSpanFields`.
+        tracing_subscriber::fmt::FormatFields::format_fields(
+            &tracing_subscriber::fmt::format::DefaultFields::new(),
+            writer.by_ref(),
+            event,
+        )?;
         writeln!(writer)
     }
 }
@@ -693,5 +725,55 @@ mod dsc_rate_tests {
         assert_eq!(dsc_sample_rate(0.25).to_string(), "0.25");
         assert_eq!(dsc_sample_rate(1.0).to_string(), "1");
         assert_eq!(dsc_sample_rate(0.0).to_string(), "0");
+    }
+}
+
+#[cfg(test)]
+mod log_format_tests {
+    use super::{NoSpanFields, TraceIdFormat};
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_carry_span_names_and_event_fields_but_not_span_fields() {
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .fmt_fields(NoSpanFields)
+                .event_format(TraceIdFormat::default())
+                .with_writer(move || writer.clone()),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("load_user", secret_arg = "hunter2", id = 42);
+            let _entered = span.enter();
+            tracing::info!(code = 502, reason = "upstream", "request failed");
+        });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let line = text.lines().next().expect("one line");
+        assert!(
+            line.ends_with(
+                " INFO load_user: tracebridge::init::log_format_tests: request failed code=502 reason=\"upstream\""
+            ),
+            "{line}"
+        );
+        assert!(
+            !text.contains("hunter2") && !text.contains("id=42"),
+            "{text}"
+        );
     }
 }

@@ -1,21 +1,114 @@
-//! Span helpers shared by the HTTP and gRPC layers: naming, remote parents, status mapping.
+//! The layers' spans: naming, remote parents, status mapping, and [`LayerSpan`], the
+//! OpenTelemetry span a layer owns for one request or call.
 //!
-//! Spans are ordinary `tracing` spans at INFO level (so they survive `RUST_LOG=info`); the
-//! `tracing-opentelemetry` layer turns them into OpenTelemetry spans. The name, kind and status
-//! go through its special fields `otel.name`, `otel.kind` and `otel.status_code`, so the layers
-//! never touch the OpenTelemetry span directly, and a span that a filter disables costs nothing.
+//! The layers create their SERVER and CLIENT spans directly with the OpenTelemetry tracer —
+//! not as `tracing` spans turned into OpenTelemetry spans by tracing-opentelemetry. The
+//! `tracing` route costs a registry slot, every subscriber layer's `on_new_span` (the fmt layer
+//! formats every field into a string nobody prints), and a context switch per enter/exit;
+//! measured in process it was ~35 k of the ~62 k instructions the server layer added per
+//! request (docs/performance.md). Nothing is lost for the application: while the layer polls
+//! the inner service it attaches the span's [`Context`], so `tracing` spans created inside a
+//! handler (`#[instrument]`) become its children through tracing-opentelemetry's context
+//! activation, log lines carry its trace and span id, and outgoing calls continue it.
 //!
-//! A span ends when its last `tracing::Span` handle is dropped: the layers keep the handle in
-//! their response future and then in the response body ([`crate::body::TracedBody`]), so the
-//! span covers a streamed body and ends on its own when the request or the body is dropped.
+//! The tracer is the one [`crate::init`] installed, or else OpenTelemetry's global tracer
+//! provider (`opentelemetry::global::set_tracer_provider`), so the layers also work under an
+//! OpenTelemetry setup of the application's own.
+//!
+//! A span ends when its [`LayerSpan`] is dropped: the layers keep it in their response future
+//! and then in the response body ([`crate::body::TracedBody`]), so the span covers a streamed
+//! body and ends on its own when the request or the body is dropped.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::{HeaderMap, Method, StatusCode};
-use opentelemetry::trace::{SpanContext, TraceContextExt};
-use opentelemetry::Context;
-use tracing::Span;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use opentelemetry::trace::{
+    Link, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, Tracer as _,
+};
+use opentelemetry::{Context, KeyValue};
+
+/// The OpenTelemetry span of one request (server) or call (client), ended on drop.
+pub(crate) struct LayerSpan {
+    /// The parent's context (baggage, Sentry DSC, …) with this span as its active span: what
+    /// the inner service runs in and what is injected downstream.
+    cx: Context,
+}
+
+impl LayerSpan {
+    /// Starts a span with every attribute known now (an attribute set later takes the span's
+    /// lock once more). `links` is used by public endpoints (the caller's context as a link).
+    pub(crate) fn start(
+        name: impl Into<Cow<'static, str>>,
+        kind: SpanKind,
+        attributes: Vec<KeyValue>,
+        links: Vec<Link>,
+        parent: &Context,
+    ) -> Self {
+        let mut builder = SpanBuilder::from_name(name)
+            .with_kind(kind)
+            .with_attributes(attributes);
+        if !links.is_empty() {
+            builder = builder.with_links(links);
+        }
+        let cx = match &crate::global::settings().tracer {
+            Some(tracer) => parent.with_span(tracer.build_with_context(builder, parent)),
+            None => {
+                let tracer = opentelemetry::global::tracer("tracebridge");
+                parent.with_span(tracer.build_with_context(builder, parent))
+            }
+        };
+        LayerSpan { cx }
+    }
+
+    /// The context the inner service runs in and that is injected downstream.
+    pub(crate) fn context(&self) -> &Context {
+        &self.cx
+    }
+
+    /// The span's own span context, or `None` when it is not valid (a no-op tracer).
+    pub(crate) fn span_context(&self) -> Option<SpanContext> {
+        let span = self.cx.span();
+        let sc = span.span_context();
+        sc.is_valid().then(|| sc.clone())
+    }
+
+    /// Sets one attribute (response data).
+    pub(crate) fn set_attribute(&self, attribute: KeyValue) {
+        self.cx.span().set_attribute(attribute);
+    }
+
+    /// Runs `f` with the span's context attached (current): log lines, Sentry events and
+    /// `tracing` spans made by `f` belong to this span.
+    pub(crate) fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _attached = self.cx.clone().attach();
+        f()
+    }
+}
+
+impl Drop for LayerSpan {
+    fn drop(&mut self) {
+        self.cx.span().end();
+    }
+}
+
+/// The parent context of a SERVER span extracted from `cx`, and its links.
+///
+/// With `public` set (an edge service), the incoming span context becomes a link instead and
+/// the incoming baggage and Sentry DSC are dropped: a new trace starts that points at the
+/// caller's without trusting it (Go otelhttp's `WithPublicEndpoint`).
+pub(crate) fn remote_parent(cx: Context, public: bool) -> (Context, Vec<Link>) {
+    if !public {
+        return (cx, Vec::new());
+    }
+    let incoming = cx.span().span_context().clone();
+    let links = if incoming.is_valid() {
+        vec![Link::with_context(incoming)]
+    } else {
+        Vec::new()
+    };
+    (Context::new(), links)
+}
 
 /// Which end of a call a span describes. It decides what counts as an error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,58 +147,20 @@ pub(crate) fn protocol_version(version: http::Version) -> &'static str {
     }
 }
 
-/// Makes `cx` (extracted from the incoming headers) the remote parent of `span`.
-///
-/// With `public` set (an edge service), the incoming span context becomes a link instead and
-/// the incoming baggage and Sentry DSC are dropped: a new trace starts that points at the
-/// caller's without trusting it (Go otelhttp's `WithPublicEndpoint`).
-///
-/// Must run before the span is first entered: `tracing-opentelemetry` starts the OpenTelemetry
-/// span lazily, and its parent cannot change afterwards.
-pub(crate) fn set_remote_parent(span: &Span, cx: Context, public: bool) {
-    if public {
-        let incoming = cx.span().span_context().clone();
-        // Always set a parent: without one the span would inherit whatever OpenTelemetry
-        // context happens to be current on this thread.
-        let _ = span.set_parent(Context::new());
-        if incoming.is_valid() {
-            span.add_link(incoming);
-        }
-    } else {
-        let _ = span.set_parent(cx);
-    }
-}
-
-/// The span's own span context (starting the OpenTelemetry span if needed), or `None` when no
-/// OpenTelemetry layer records it (filtered out, no subscriber, SDK disabled).
-pub(crate) fn own_span_context(span: &Span) -> Option<SpanContext> {
-    let cx = span.context();
-    let sc = cx.span().span_context().clone();
-    sc.is_valid().then_some(sc)
-}
-
-/// The context to inject into an outgoing request: the client span's own context, or, when
-/// that span is not recorded (e.g. filtered out), the caller's current context, so headers
-/// still propagate the trace the caller is in.
-pub(crate) fn context_for_injection(span: &Span) -> Context {
-    let cx = span.context();
-    if cx.span().span_context().is_valid() {
-        cx
-    } else {
-        Span::current().context()
-    }
-}
-
 /// Marks `span` as failed with `error_type` (`error.type`).
-pub(crate) fn record_error(span: &Span, error_type: &str) {
-    span.record("otel.status_code", "ERROR");
-    span.record("error.type", error_type);
+pub(crate) fn record_error(span: &LayerSpan, error_type: &str) {
+    let otel = span.cx.span();
+    otel.set_attribute(KeyValue::new("error.type", error_type.to_owned()));
+    otel.set_status(Status::error(""));
 }
 
 /// Records an HTTP response status; 5xx (server) or 4xx/5xx (client) mark the span ERROR.
 /// Returns whether it was an error.
-pub(crate) fn record_http_status(span: &Span, status: StatusCode, side: Side) -> bool {
-    span.record("http.response.status_code", i64::from(status.as_u16()));
+pub(crate) fn record_http_status(span: &LayerSpan, status: StatusCode, side: Side) -> bool {
+    span.set_attribute(KeyValue::new(
+        "http.response.status_code",
+        i64::from(status.as_u16()),
+    ));
     let error = match side {
         Side::Server => status.is_server_error(),
         Side::Client => status.is_client_error() || status.is_server_error(),
@@ -159,8 +214,8 @@ pub(crate) fn grpc_code_name(code: i32) -> &'static str {
 
 /// Records `rpc.grpc.status_code` and, for an error code, the ERROR status. Returns whether it
 /// was an error.
-pub(crate) fn record_grpc_status(span: &Span, code: i32, side: Side) -> bool {
-    span.record("rpc.grpc.status_code", i64::from(code));
+pub(crate) fn record_grpc_status(span: &LayerSpan, code: i32, side: Side) -> bool {
+    span.set_attribute(KeyValue::new("rpc.grpc.status_code", i64::from(code)));
     let error = grpc_is_error(code, side);
     if error {
         record_error(span, grpc_code_name(code));
@@ -179,49 +234,36 @@ pub(crate) fn grpc_path_parts(path: &str) -> Option<(&str, &str)> {
     Some((service, method))
 }
 
-/// A gRPC span: `{package.Service}/{Method}`, rpc.* and `server.*` attributes, status fields
-/// left empty for the response.
-///
-/// Every attribute known up front is passed at creation rather than recorded afterwards: each
-/// `Span::record` runs every subscriber layer again (the fmt layer re-formats its fields, the
-/// OpenTelemetry layer locks the span's data), which measurably costs per request.
-pub(crate) fn grpc_span(path: &str, side: Side, server: Option<(&str, Option<u16>)>) -> Span {
-    let (name, service, method) = match grpc_path_parts(path) {
-        Some((service, method)) => (&path[1..], Some(service), Some(method)),
-        None => (path, None, None),
+/// A gRPC span: `{package.Service}/{Method}` with the `rpc.*` and `server.*` attributes, a
+/// child of `parent` (server: the extracted context; client: the caller's current context).
+pub(crate) fn grpc_span(
+    path: &str,
+    side: Side,
+    server: Option<(&str, Option<u16>)>,
+    parent: &Context,
+    links: Vec<Link>,
+) -> LayerSpan {
+    let mut attributes = Vec::with_capacity(5);
+    attributes.push(KeyValue::new("rpc.system", "grpc"));
+    let name = match grpc_path_parts(path) {
+        Some((service, method)) => {
+            attributes.push(KeyValue::new("rpc.service", service.to_owned()));
+            attributes.push(KeyValue::new("rpc.method", method.to_owned()));
+            path[1..].to_owned()
+        }
+        None => path.to_owned(),
     };
-    let address = server.map(|(host, _)| host);
-    let port = server.and_then(|(_, port)| port).map(i64::from);
-    match side {
-        Side::Server => tracing::info_span!(
-            target: "tracebridge::grpc",
-            "gRPC request",
-            otel.name = name,
-            otel.kind = "server",
-            otel.status_code = tracing::field::Empty,
-            rpc.system = "grpc",
-            rpc.service = service,
-            rpc.method = method,
-            rpc.grpc.status_code = tracing::field::Empty,
-            server.address = address,
-            server.port = port,
-            error.type = tracing::field::Empty,
-        ),
-        Side::Client => tracing::info_span!(
-            target: "tracebridge::grpc",
-            "gRPC call",
-            otel.name = name,
-            otel.kind = "client",
-            otel.status_code = tracing::field::Empty,
-            rpc.system = "grpc",
-            rpc.service = service,
-            rpc.method = method,
-            rpc.grpc.status_code = tracing::field::Empty,
-            server.address = address,
-            server.port = port,
-            error.type = tracing::field::Empty,
-        ),
+    if let Some((host, port)) = server {
+        attributes.push(KeyValue::new("server.address", host.to_owned()));
+        if let Some(port) = port {
+            attributes.push(KeyValue::new("server.port", i64::from(port)));
+        }
     }
+    let kind = match side {
+        Side::Server => SpanKind::Server,
+        Side::Client => SpanKind::Client,
+    };
+    LayerSpan::start(name, kind, attributes, links, parent)
 }
 
 /// What a layer needs to raise a Sentry event for a failed request: the request's hub and a
@@ -234,7 +276,7 @@ pub(crate) struct SentryReport {
 
 impl SentryReport {
     /// Captures an error event inside `span`, so the event carries the span's trace context.
-    pub(crate) fn capture(&self, span: &Span, message: String) {
+    pub(crate) fn capture(&self, span: &LayerSpan, message: String) {
         span.in_scope(|| {
             self.hub.capture_message(&message, sentry::Level::Error);
         });

@@ -44,7 +44,9 @@ async fn load_user(id: u32) -> String {
 
 async fn user(State(seen): State<Seen>, Path(id): Path<u32>, headers: HeaderMap) -> String {
     seen.headers.lock().unwrap().push(headers);
-    let cx = tracing::Span::current().context();
+    // The request's context (its span, baggage, Sentry DSC) is the current OpenTelemetry
+    // context while the server layer polls the handler.
+    let cx = opentelemetry::Context::current();
     seen.baggage_entries
         .lock()
         .unwrap()

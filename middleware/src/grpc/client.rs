@@ -13,11 +13,10 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
-use tracing::Span;
 
 use crate::body::{GrpcOutcome, TracedBody, Tracking};
 use crate::propagation::Propagator;
-use crate::span::{context_for_injection, grpc_span, record_error, record_grpc_status, Side};
+use crate::span::{grpc_span, record_error, record_grpc_status, LayerSpan, Side};
 
 /// Layer for a tonic `Channel` (or any gRPC client service over `http::Request`).
 #[derive(Clone, Debug, Default)]
@@ -81,13 +80,18 @@ where
         // later, below this layer, so generated clients over a Channel leave it unset).
         let uri = req.uri();
         let server = uri.host().map(|host| (host, uri.port_u16()));
-        let span = grpc_span(uri.path(), Side::Client, server);
+        // A child of the caller's current context: the server span the server layer attached,
+        // or the innermost entered `tracing` span (tracing-opentelemetry's context activation).
+        let span = grpc_span(
+            uri.path(),
+            Side::Client,
+            server,
+            &opentelemetry::Context::current(),
+            Vec::new(),
+        );
         let propagator = self.propagator.as_ref().unwrap_or(&settings.propagator);
-        propagator.inject(&context_for_injection(&span), req.headers_mut());
-        let inner = {
-            let _entered = span.enter();
-            self.inner.call(req)
-        };
+        propagator.inject(span.context(), req.headers_mut());
+        let inner = span.in_scope(|| self.inner.call(req));
         ClientResponseFuture {
             inner,
             span: Some(span),
@@ -100,7 +104,7 @@ pin_project! {
     pub struct ClientResponseFuture<F> {
         #[pin]
         inner: F,
-        span: Option<Span>,
+        span: Option<LayerSpan>,
     }
 }
 
@@ -118,12 +122,9 @@ where
                 .poll(cx)
                 .map(|r| r.map(|res| res.map(TracedBody::untraced)));
         };
-        let result = {
-            let _entered = span.enter();
-            match this.inner.poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(result) => result,
-            }
+        let result = match span.in_scope(|| this.inner.poll(cx)) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(result) => result,
         };
         let span = this.span.take().expect("checked above");
         Poll::Ready(match result {
@@ -136,8 +137,7 @@ where
                     None if response.status() != http::StatusCode::OK => {
                         // Not a gRPC response at all (proxy error page, wrong port): tonic
                         // turns it into an error status, so the call failed.
-                        span.record("error.type", response.status().as_str());
-                        span.record("otel.status_code", "ERROR");
+                        record_error(&span, response.status().as_str());
                         None
                     }
                     None => Some(GrpcOutcome {

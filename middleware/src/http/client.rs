@@ -18,11 +18,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use http::Extensions;
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::trace::SpanKind;
+use opentelemetry::KeyValue;
 use reqwest_middleware::{ClientWithMiddleware, Middleware, Next};
-use tracing::{Instrument, Span};
 
 use crate::propagation::Propagator;
-use crate::span::{context_for_injection, method_name, record_error, record_http_status, Side};
+use crate::span::{method_name, record_error, record_http_status, LayerSpan, Side};
 
 /// Wraps `client` with [`ClientMiddleware`] (default settings: inject to every host).
 pub fn client(client: reqwest::Client) -> ClientWithMiddleware {
@@ -128,9 +130,12 @@ impl ClientMiddleware {
         let span = client_span(&req);
         if self.is_allowed(req.url()) {
             let propagator = self.propagator.as_ref().unwrap_or(&settings.propagator);
-            propagator.inject(&context_for_injection(&span), req.headers_mut());
+            propagator.inject(span.context(), req.headers_mut());
         }
-        let result = next.run(req, extensions).instrument(span.clone()).await;
+        let result = next
+            .run(req, extensions)
+            .with_context(span.context().clone())
+            .await;
         match &result {
             Ok(response) => {
                 record_http_status(&span, response.status(), Side::Client);
@@ -141,26 +146,30 @@ impl ClientMiddleware {
     }
 }
 
-fn client_span(req: &reqwest::Request) -> Span {
+/// The CLIENT span, a child of the caller's current context (the server span the layer
+/// attached, or the innermost entered `tracing` span through tracing-opentelemetry's context
+/// activation).
+fn client_span(req: &reqwest::Request) -> LayerSpan {
     let method = method_name(req.method());
     let url = req.url();
-    let span = tracing::info_span!(
-        target: "tracebridge::http",
-        "HTTP client request",
-        otel.name = if method == "_OTHER" { "HTTP" } else { method },
-        otel.kind = "client",
-        otel.status_code = tracing::field::Empty,
-        http.request.method = method,
-        url.full = crate::redact::url_full(url),
-        server.address = url.host_str().unwrap_or_default(),
-        server.port = tracing::field::Empty,
-        http.response.status_code = tracing::field::Empty,
-        error.type = tracing::field::Empty,
-    );
+    let mut attributes = Vec::with_capacity(4);
+    attributes.push(KeyValue::new("http.request.method", method));
+    attributes.push(KeyValue::new("url.full", crate::redact::url_full(url)));
+    attributes.push(KeyValue::new(
+        "server.address",
+        url.host_str().unwrap_or_default().to_owned(),
+    ));
     if let Some(port) = url.port_or_known_default() {
-        span.record("server.port", i64::from(port));
+        attributes.push(KeyValue::new("server.port", i64::from(port)));
     }
-    span
+    let name = if method == "_OTHER" { "HTTP" } else { method };
+    LayerSpan::start(
+        name,
+        SpanKind::Client,
+        attributes,
+        Vec::new(),
+        &opentelemetry::Context::current(),
+    )
 }
 
 /// A low-cardinality `error.type` for a failed request.

@@ -19,15 +19,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{HeaderValue, Request, Response, StatusCode};
+use opentelemetry::trace::{Link, SpanKind};
+use opentelemetry::KeyValue;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
-use tracing::Span;
 
 use crate::body::{GrpcOutcome, TracedBody, Tracking};
 use crate::propagation::Propagator;
 use crate::span::{
-    grpc_span, method_name, own_span_context, protocol_version, record_error, record_grpc_status,
-    record_http_status, set_remote_parent, SentryReport, Side,
+    grpc_span, method_name, protocol_version, record_error, record_grpc_status, record_http_status,
+    remote_parent, LayerSpan, SentryReport, Side,
 };
 
 /// Paths not traced by default: health checks would drown the interesting traces.
@@ -149,7 +150,7 @@ impl<S> ServerService<S> {
 
 /// Everything the response future needs to finish a traced request.
 struct Traced {
-    span: Span,
+    span: LayerSpan,
     protocol: Protocol,
     sentry: Option<SentryReport>,
 }
@@ -176,26 +177,26 @@ where
             };
         }
 
-        let (span, what) = match self.config.protocol {
-            Protocol::Http => http_server_span(&req),
-            Protocol::Grpc => {
-                let authority = server_authority(&req);
-                let server = authority.as_ref().map(|a| (a.host(), a.port_u16()));
-                let span = grpc_span(req.uri().path(), Side::Server, server);
-                let what = req.uri().path().trim_start_matches('/').to_owned();
-                (span, what)
-            }
-        };
         let propagator = self
             .config
             .propagator
             .as_ref()
             .unwrap_or(&settings.propagator);
-        set_remote_parent(
-            &span,
+        let (parent, links) = remote_parent(
             propagator.extract(req.headers()),
             self.config.public_endpoint,
         );
+        let (span, what) = match self.config.protocol {
+            Protocol::Http => http_server_span(&req, &parent, links),
+            Protocol::Grpc => {
+                let authority = server_authority(&req);
+                let server = authority.as_ref().map(|a| (a.host(), a.port_u16()));
+                let span = grpc_span(req.uri().path(), Side::Server, server, &parent, links);
+                let what = req.uri().path().trim_start_matches('/').to_owned();
+                (span, what)
+            }
+        };
+        drop(parent);
 
         // A hub per request (like sentry-tower's NewSentryLayer), so scope data set by one
         // request never leaks into another's events.
@@ -205,10 +206,7 @@ where
         });
 
         let inner = &mut self.inner;
-        let call = || {
-            let _entered = span.enter();
-            catch_unwind(AssertUnwindSafe(|| inner.call(req))).ok()
-        };
+        let call = || span.in_scope(|| catch_unwind(AssertUnwindSafe(|| inner.call(req))).ok());
         let fut = match &sentry {
             Some(report) => sentry::Hub::run(report.hub.clone(), call),
             None => call(),
@@ -227,7 +225,11 @@ where
 
 /// The HTTP SERVER span with its request attributes, and the short description used in
 /// Sentry messages (the span name).
-fn http_server_span<B>(req: &Request<B>) -> (Span, String) {
+fn http_server_span<B>(
+    req: &Request<B>,
+    parent: &opentelemetry::Context,
+    links: Vec<Link>,
+) -> (LayerSpan, String) {
     let method = method_name(req.method());
     let route = req
         .extensions()
@@ -240,30 +242,37 @@ fn http_server_span<B>(req: &Request<B>) -> (Span, String) {
         (method, Some(route)) => format!("{method} {route}"),
         (method, None) => method.to_owned(),
     };
-    let authority = server_authority(req);
-    let user_agent = req
+    let uri = req.uri();
+    let mut attributes = Vec::with_capacity(9);
+    attributes.push(KeyValue::new("http.request.method", method));
+    if let Some(route) = route {
+        attributes.push(KeyValue::new("http.route", route.to_owned()));
+    }
+    attributes.push(KeyValue::new("url.path", uri.path().to_owned()));
+    let scheme: opentelemetry::Value = match uri.scheme_str() {
+        None | Some("http") => "http".into(),
+        Some("https") => "https".into(),
+        Some(other) => other.to_owned().into(),
+    };
+    attributes.push(KeyValue::new("url.scheme", scheme));
+    if let Some(authority) = server_authority(req) {
+        attributes.push(KeyValue::new("server.address", authority.host().to_owned()));
+        if let Some(port) = authority.port_u16() {
+            attributes.push(KeyValue::new("server.port", i64::from(port)));
+        }
+    }
+    if let Some(agent) = req
         .headers()
         .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok());
-    // Every attribute known now is passed at creation: a later `Span::record` runs every
-    // subscriber layer once more per field (see `crate::span::grpc_span`).
-    let span = tracing::info_span!(
-        target: "tracebridge::http",
-        "HTTP request",
-        otel.name = %name,
-        otel.kind = "server",
-        otel.status_code = tracing::field::Empty,
-        http.request.method = method,
-        http.route = route,
-        url.path = req.uri().path(),
-        url.scheme = req.uri().scheme_str().unwrap_or("http"),
-        server.address = authority.as_ref().map(|a| a.host()),
-        server.port = authority.as_ref().and_then(|a| a.port_u16()).map(i64::from),
-        user_agent.original = user_agent,
-        network.protocol.version = protocol_version(req.version()),
-        http.response.status_code = tracing::field::Empty,
-        error.type = tracing::field::Empty,
-    );
+        .and_then(|v| v.to_str().ok())
+    {
+        attributes.push(KeyValue::new("user_agent.original", agent.to_owned()));
+    }
+    attributes.push(KeyValue::new(
+        "network.protocol.version",
+        protocol_version(req.version()),
+    ));
+    let span = LayerSpan::start(name.clone(), SpanKind::Server, attributes, links, parent);
     (span, name)
 }
 
@@ -317,8 +326,9 @@ where
             None => None,
             Some(fut) => {
                 let poll = || {
-                    let _entered = traced.span.enter();
-                    catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
+                    traced
+                        .span
+                        .in_scope(|| catch_unwind(AssertUnwindSafe(|| fut.poll(cx))))
                 };
                 let polled = match &traced.sentry {
                     Some(report) => sentry::Hub::run(report.hub.clone(), poll),
@@ -380,7 +390,7 @@ fn finish_response<B>(traced: Traced, mut response: Response<B>) -> Response<Tra
     response.map(|body| TracedBody::traced(body, tracking))
 }
 
-fn report_grpc(span: &Span, code: i32, sentry: Option<&SentryReport>) {
+fn report_grpc(span: &LayerSpan, code: i32, sentry: Option<&SentryReport>) {
     if record_grpc_status(span, code, Side::Server) {
         if let Some(report) = sentry {
             report.capture(
@@ -400,7 +410,7 @@ fn panic_response<B>(traced: Traced) -> Response<TracedBody<B>> {
     match traced.protocol {
         Protocol::Http => {
             *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            span.record("http.response.status_code", 500_i64);
+            span.set_attribute(KeyValue::new("http.response.status_code", 500_i64));
             record_error(&span, "panic");
             add_traceresponse(&span, &mut response);
         }
@@ -412,7 +422,7 @@ fn panic_response<B>(traced: Traced) -> Response<TracedBody<B>> {
             );
             headers.insert("grpc-status", HeaderValue::from_static("13"));
             headers.insert("grpc-message", HeaderValue::from_static("panic"));
-            span.record("rpc.grpc.status_code", 13_i64);
+            span.set_attribute(KeyValue::new("rpc.grpc.status_code", 13_i64));
             record_error(&span, "panic");
         }
     }
@@ -422,8 +432,8 @@ fn panic_response<B>(traced: Traced) -> Response<TracedBody<B>> {
 
 /// `traceresponse` (W3C Trace Context Level 2) with the server span's own ids, so a browser or
 /// caller can find the trace.
-fn add_traceresponse<B>(span: &Span, response: &mut Response<B>) {
-    if let Some(sc) = own_span_context(span) {
+fn add_traceresponse<B>(span: &LayerSpan, response: &mut Response<B>) {
+    if let Some(sc) = span.span_context() {
         response.headers_mut().insert(
             http::HeaderName::from_static("traceresponse"),
             crate::propagation::traceresponse(&sc),

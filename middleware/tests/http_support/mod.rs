@@ -1,8 +1,16 @@
-//! In-process telemetry for the layer tests: a tracing registry with the OpenTelemetry layer over
-//! an in-memory exporter, at an INFO filter (spans must survive `RUST_LOG=info`), installed as
-//! the thread's default. Tests run on a current-thread runtime so the servers they spawn see it.
+//! In-process telemetry for the layer tests: one in-memory exporter behind OpenTelemetry's global
+//! tracer provider (the layers start their spans with it when `init()` has not installed a
+//! tracer), and a tracing registry with the OpenTelemetry layer over the same provider at an INFO
+//! filter, installed as the thread's default, for the `tracing` spans handlers make. Tests run on
+//! a current-thread runtime so the servers they spawn see it.
+//!
+//! The provider is process-wide, so [`telemetry`] also serializes the tests of a binary: each
+//! holds the lock for its whole run, starts from an empty exporter and sees only spans started
+//! after it began (a previous test's server span can end after that test, when its runtime
+//! drops the server task).
 #![allow(dead_code)]
 
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId, TracerProvider as _};
@@ -12,23 +20,45 @@ use tracing_subscriber::layer::SubscriberExt;
 
 pub struct Telemetry {
     exporter: InMemorySpanExporter,
-    _provider: SdkTracerProvider,
+    since: std::time::SystemTime,
     _guard: tracing::subscriber::DefaultGuard,
+    _serial: MutexGuard<'static, ()>,
+}
+
+struct Shared {
+    exporter: InMemorySpanExporter,
+    provider: SdkTracerProvider,
+}
+
+fn shared() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        opentelemetry::global::set_tracer_provider(provider.clone());
+        Shared { exporter, provider }
+    })
 }
 
 pub fn telemetry() -> Telemetry {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
+    static SERIAL: Mutex<()> = Mutex::new(());
+    // A failed test poisons the lock; the next test still runs with a fresh exporter.
+    let serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let shared = shared();
+    shared.exporter.reset();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_subscriber::filter::LevelFilter::INFO)
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("layers-test")));
+        .with(tracing_opentelemetry::layer().with_tracer(shared.provider.tracer("layers-test")));
     let guard = tracing::subscriber::set_default(subscriber);
     Telemetry {
-        exporter,
-        _provider: provider,
+        exporter: shared.exporter.clone(),
+        since: std::time::SystemTime::now(),
         _guard: guard,
+        _serial: serial,
     }
 }
 
@@ -38,6 +68,9 @@ impl Telemetry {
         self.exporter
             .get_finished_spans()
             .expect("in-memory exporter")
+            .into_iter()
+            .filter(|s| s.start_time >= self.since)
+            .collect()
     }
 
     /// Finished spans with this name.

@@ -7,7 +7,6 @@ use axum::Json;
 use opentelemetry::trace::TraceContextExt;
 use ping_proto::PingRequest;
 use serde_json::{json, Value};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::AppState;
 
@@ -89,7 +88,9 @@ fn upstream_failed(
 
 /// The trace id of the request's span (None when tracing is off, e.g. `OTEL_SDK_DISABLED`).
 pub fn current_trace_id() -> Option<String> {
-    let cx = tracing::Span::current().context();
+    // The server layer attaches the request's context while it polls the handler (and entered
+    // `tracing` spans activate theirs), so the current OpenTelemetry context is the request's.
+    let cx = opentelemetry::Context::current();
     let span = cx.span();
     let sc = span.span_context();
     sc.is_valid().then(|| sc.trace_id().to_string())

@@ -320,10 +320,10 @@ async fn dead_backend(collector: Collector) {
     for service in Service::ALL {
         let log = t.mesh.log(service);
         assert_eq!(lines_with(&log, "Export.Error"), 0, "{service}");
-        assert_eq!(lines_with(&log, "Flush.ExportError"), 0, "{service}");
+        assert_eq!(lines_with(&log, "ExportError"), 0, "{service}");
         assert!(lines_with(&log, "SpanDroppingStarted") <= 1, "{service}");
         assert!(
-            lines_with(&log, "BatchSpanProcessor.Shutdown") <= 1,
+            lines_with(&log, "BatchSpanProcessor.SpansDropped") <= 1,
             "{service}"
         );
         let per_interval = 2 + (elapsed.as_secs() / REPORT_INTERVAL_SECS) as usize;
@@ -345,8 +345,8 @@ async fn dead_backend(collector: Collector) {
         let lost: u64 = reports.iter().map(|l| field(l, "lost_spans")).sum();
         let dropped: u64 = log
             .lines()
-            .find(|l| l.contains("BatchSpanProcessor.Shutdown"))
-            .map(|l| field(l, "dropped_spans"))
+            .find(|l| l.contains("BatchSpanProcessor.SpansDropped"))
+            .map(|l| field(l, "dropped_span_count"))
             .unwrap_or(0);
         assert_eq!(
             lost + dropped,
