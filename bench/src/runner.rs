@@ -502,9 +502,9 @@ impl Harness {
                 );
                 let spans = self.otlp.spans_of(&incoming.trace_id);
                 let dropped = self.dropped_spans(name)?;
-                // Spans still queued when the server stops are lost uncounted if the SDK cannot
-                // flush them (its async processor's flush/shutdown messages share the span
-                // queue: a full queue refuses them). At most one queue's worth; reported.
+                // Spans still queued when the server stops are lost uncounted if the shutdown
+                // flush does not finish in time (the SDK's flush waits 5 s). At most one queue's
+                // worth; reported.
                 let lost = want.saturating_sub(spans.len() + dropped);
                 if lost > SDK_QUEUE
                     || spans.len() + dropped > want

@@ -201,9 +201,10 @@ impl Telemetry {
 }
 
 /// The comparison stacks' OpenTelemetry setup, built like tracebridge's `init` so the export
-/// path is the same: W3C propagator, parent-based always-on sampler, the SDK's async-runtime
-/// batch processor on a one-thread export runtime, OTLP/gRPC; a `tracing` registry with a fmt
-/// layer (INFO) and the tracing-opentelemetry layer (INFO).
+/// path is the same: W3C propagator, parent-based always-on sampler, the SDK's thread-based
+/// batch processor with exports run on a one-thread export runtime (tracebridge's
+/// `ReportingExporter`), OTLP/gRPC; a `tracing` registry with a fmt layer (INFO, the default
+/// field formatting) and the tracing-opentelemetry layer (INFO).
 struct OtelPipeline {
     provider: SdkTracerProvider,
     export_runtime: Option<tokio::runtime::Runtime>,
@@ -225,13 +226,14 @@ impl OtelPipeline {
                 .with_tonic()
                 .with_endpoint(endpoint)
                 .build()?;
-            let batch = cfg.batch.to_sdk();
-            opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
+            let exporter = tracebridge::export::ReportingExporter::new(
                 exporter,
-                opentelemetry_sdk::runtime::Tokio,
+                tracebridge::export::REPORT_INTERVAL,
             )
-            .with_batch_config(batch)
-            .build()
+            .on_runtime(rt.handle().clone(), cfg.batch.export_timeout);
+            opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter)
+                .with_batch_config(cfg.batch.to_sdk())
+                .build()
         };
         let provider = SdkTracerProvider::builder()
             .with_span_processor(processor)
@@ -266,12 +268,9 @@ impl OtelPipeline {
 
 impl Drop for OtelPipeline {
     fn drop(&mut self) {
-        // Called outside any runtime: the processor's task runs on the export runtime. A full
-        // span queue refuses the flush message, so retry while the export drains it.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while self.provider.force_flush().is_err() && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        // Called outside any runtime; the processor's thread drives the exports on the export
+        // runtime. Its flush message has its own channel, so a full span queue cannot refuse it.
+        let _ = self.provider.force_flush();
         let _ = self.provider.shutdown();
         if let Some(rt) = self.export_runtime.take() {
             rt.shutdown_timeout(Duration::from_secs(1));
