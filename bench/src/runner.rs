@@ -373,7 +373,15 @@ impl Harness {
     }
 
     fn measure(&mut self, variant: Variant) -> Result<Sample, String> {
-        let (served, incoming, mut sample) = self.measure_with(variant, &[])?;
+        // Sentry only for sentry-tower: the others are compared on what issue 5 calls full
+        // instrumentation (extraction, SERVER span, traceresponse, OTLP export). With a DSN,
+        // tracebridge also binds a Sentry hub per request and writes a DSC — measured by
+        // `tb-bench backends`, whose runs all have Sentry on. (An empty value is unset.)
+        let env = match variant.expect() {
+            Expect::SentryTransactions => Vec::new(),
+            _ => vec![("SENTRY_DSN", String::new())],
+        };
+        let (served, incoming, mut sample) = self.measure_with(variant, &env)?;
         sample.delivered = self.verify(variant, &incoming, served)?;
         self.otlp.clear();
         self.sentry.clear();
