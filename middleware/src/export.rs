@@ -19,6 +19,13 @@
 //! reqwest) need one; so [`ReportingExporter::export`] spawns the inner export on the export
 //! runtime and waits for it there, cut off after the export timeout (the thread-based processor
 //! has none of its own).
+//!
+//! While the collector is down it backs off: after a failed export, batches fail at once —
+//! counted as lost, the inner exporter not called — for [`BACKOFF_INITIAL`], doubling after
+//! each further failure up to [`BACKOFF_MAX`]; the first export that succeeds ends it. Without
+//! this a refused collector costs more than a healthy one: opentelemetry-otlp converts every
+//! batch to protobuf before it connects, so every span was converted and then thrown away
+//! (measured: axum at 0.85× its healthy throughput with the collector closed).
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -38,9 +45,18 @@ pub(crate) const SDK_PER_EXPORT_EVENTS: [&str; 3] = [
     "BatchSpanProcessor.Flush.ExportError",
 ];
 
+/// First back-off window after a failed export.
+pub const BACKOFF_INITIAL: Duration = Duration::from_millis(500);
+/// Longest back-off window: a collector that comes back is used again within this long.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
 /// Counts since the last report.
 #[derive(Debug, Default)]
 struct Pending {
+    /// Back-off: exports fail at once until then.
+    skip_until: Option<Instant>,
+    /// The current back-off window (zero while exports succeed).
+    backoff: Duration,
     failed_exports: u64,
     lost_spans: u64,
     last_error: String,
@@ -61,6 +77,8 @@ pub struct ReportingExporter<E> {
     pending: Mutex<Pending>,
     /// Where exports run, and their time limit; `None`: in the caller's task, unbounded.
     runtime: Option<(tokio::runtime::Handle, Duration)>,
+    /// (first, longest) back-off window; zero disables backing off.
+    backoff: (Duration, Duration),
 }
 
 impl<E: fmt::Debug> fmt::Debug for ReportingExporter<E> {
@@ -80,7 +98,21 @@ impl<E> ReportingExporter<E> {
             interval,
             pending: Mutex::new(Pending::default()),
             runtime: None,
+            backoff: (BACKOFF_INITIAL, BACKOFF_MAX),
         }
+    }
+
+    /// Sets the back-off windows (default [`BACKOFF_INITIAL`], [`BACKOFF_MAX`]);
+    /// `Duration::ZERO` calls the inner exporter for every batch.
+    pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.backoff = (initial, max.max(initial));
+        self
+    }
+
+    /// Whether the exporter is backing off (a recent export failed).
+    fn backing_off(&self) -> bool {
+        let p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.skip_until.is_some_and(|until| Instant::now() < until)
     }
 
     /// Runs every export on `runtime`, cut off after `timeout`.
@@ -89,12 +121,31 @@ impl<E> ReportingExporter<E> {
         self
     }
 
-    fn record(&self, spans: usize, result: &OTelSdkResult) {
+    /// Counts an export's outcome; `attempted` is false for a batch failed by the back-off.
+    fn record(&self, spans: usize, result: &OTelSdkResult, attempted: bool) {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if attempted {
+            if result.is_err() {
+                let (initial, max) = self.backoff;
+                p.backoff = if p.backoff.is_zero() {
+                    initial
+                } else {
+                    (p.backoff * 2).min(max)
+                };
+                p.skip_until = (!p.backoff.is_zero()).then(|| Instant::now() + p.backoff);
+            } else {
+                p.backoff = Duration::ZERO;
+                p.skip_until = None;
+            }
+        }
         if let Err(e) = result {
-            p.failed_exports += 1;
             p.lost_spans += spans as u64;
-            p.last_error = e.to_string();
+            // A batch failed by the back-off is lost, but it was not an export attempt, and the
+            // collector's own error is the one worth reporting.
+            if attempted {
+                p.failed_exports += 1;
+                p.last_error = e.to_string();
+            }
         } else if !p.failing {
             return;
         }
@@ -125,7 +176,7 @@ impl<E> ReportingExporter<E> {
 
     fn final_report(&self) {
         let p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        if p.failed_exports > 0 {
+        if p.failed_exports > 0 || p.lost_spans > 0 {
             report(&p, "OTLP span export failures since the last report");
         }
     }
@@ -144,6 +195,13 @@ fn report(p: &Pending, message: &str) {
 impl<E: SpanExporter + 'static> SpanExporter for ReportingExporter<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let spans = batch.len();
+        if self.backing_off() {
+            let result = Err(OTelSdkError::InternalFailure(
+                "not sent: backing off after a failed export".into(),
+            ));
+            self.record(spans, &result, false);
+            return result;
+        }
         let result = match &self.runtime {
             None => self.inner.export(batch).await,
             Some((runtime, timeout)) => {
@@ -163,7 +221,7 @@ impl<E: SpanExporter + 'static> SpanExporter for ReportingExporter<E> {
                 }
             }
         };
-        self.record(spans, &result);
+        self.record(spans, &result, true);
         result
     }
 
@@ -262,7 +320,8 @@ mod tests {
     fn a_thousand_failed_exports_make_one_line_per_interval_with_exact_counts() {
         let failing = Flaky::default();
         failing.0.store(true, Ordering::SeqCst);
-        let exporter = ReportingExporter::new(failing.clone(), Duration::from_secs(3600));
+        let exporter = ReportingExporter::new(failing.clone(), Duration::from_secs(3600))
+            .with_backoff(Duration::ZERO, Duration::ZERO);
         let lines = capture(|| {
             block_on(async {
                 for _ in 0..1000 {
@@ -290,7 +349,8 @@ mod tests {
     #[test]
     fn recovery_is_reported_when_a_line_is_due() {
         let flaky = Flaky::default();
-        let exporter = ReportingExporter::new(flaky.clone(), Duration::ZERO);
+        let exporter = ReportingExporter::new(flaky.clone(), Duration::ZERO)
+            .with_backoff(Duration::ZERO, Duration::ZERO);
         let lines = capture(|| {
             block_on(async {
                 exporter.export(batch(2)).await.unwrap(); // working: nothing to say
@@ -305,5 +365,63 @@ mod tests {
         assert_eq!(lines.len(), 2, "{lines:#?}");
         assert!(lines[0].contains("export failed") && lines[0].contains("lost_spans=5"));
         assert!(lines[1].contains("recovered"), "{}", lines[1]);
+    }
+
+    /// Counts the inner exporter's calls.
+    #[derive(Debug, Clone, Default)]
+    struct Counting {
+        down: Arc<AtomicBool>,
+        calls: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl SpanExporter for Counting {
+        async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            if self.down.load(Ordering::SeqCst) {
+                Err(OTelSdkError::InternalFailure("connection refused".into()))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    #[test]
+    fn a_down_collector_is_not_called_again_until_the_back_off_ends() {
+        let inner = Counting::default();
+        inner.down.store(true, Ordering::SeqCst);
+        let exporter = ReportingExporter::new(inner.clone(), Duration::from_secs(3600))
+            .with_backoff(Duration::from_secs(3600), Duration::from_secs(3600));
+        let lines = capture(|| {
+            block_on(async {
+                for _ in 0..100 {
+                    assert!(exporter.export(batch(5)).await.is_err());
+                }
+            });
+            exporter.shutdown().unwrap();
+        });
+        // One real attempt; the other 99 batches failed at once, counted as lost.
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert!(lines[0].contains("lost_spans=5") && lines[0].contains("connection refused"));
+        assert!(lines[1].contains("failed_exports=0"), "{}", lines[1]);
+        assert!(lines[1].contains("lost_spans=495"), "{}", lines[1]);
+        assert!(lines[1].contains("connection refused"), "{}", lines[1]);
+    }
+
+    #[test]
+    fn the_back_off_ends_and_a_working_collector_is_used_again() {
+        let inner = Counting::default();
+        inner.down.store(true, Ordering::SeqCst);
+        let exporter = ReportingExporter::new(inner.clone(), Duration::from_secs(3600))
+            .with_backoff(Duration::from_millis(1), Duration::from_millis(1));
+        block_on(async {
+            assert!(exporter.export(batch(1)).await.is_err());
+            inner.down.store(false, Ordering::SeqCst);
+            // Past the 1 ms window (a sleep only makes time pass; nothing is timed).
+            std::thread::sleep(Duration::from_millis(5));
+            exporter.export(batch(1)).await.unwrap();
+            exporter.export(batch(1)).await.unwrap();
+        });
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 3);
     }
 }
