@@ -12,6 +12,7 @@
 //! 3. record the status, add `traceresponse` (HTTP), capture a Sentry event on a server error,
 //!    and hand the span to the response body, which ends it when the body ends or is dropped.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -186,13 +187,16 @@ where
             propagator.extract(req.headers()),
             self.config.public_endpoint,
         );
+        // `what` (the span name, for Sentry messages) is only copied when Sentry is on.
         let (span, what) = match self.config.protocol {
-            Protocol::Http => http_server_span(&req, &parent, links),
+            Protocol::Http => http_server_span(&req, &parent, links, settings.sentry_enabled),
             Protocol::Grpc => {
                 let authority = server_authority(&req);
                 let server = authority.as_ref().map(|a| (a.host(), a.port_u16()));
                 let span = grpc_span(req.uri().path(), Side::Server, server, &parent, links);
-                let what = req.uri().path().trim_start_matches('/').to_owned();
+                let what = settings
+                    .sentry_enabled
+                    .then(|| req.uri().path().trim_start_matches('/').to_owned());
                 (span, what)
             }
         };
@@ -200,7 +204,7 @@ where
 
         // A hub per request (like sentry-tower's NewSentryLayer), so scope data set by one
         // request never leaks into another's events.
-        let sentry = settings.sentry_enabled.then(|| SentryReport {
+        let sentry = what.map(|what| SentryReport {
             hub: Arc::new(sentry::Hub::new_from_top(sentry::Hub::current())),
             what,
         });
@@ -223,24 +227,25 @@ where
     }
 }
 
-/// The HTTP SERVER span with its request attributes, and the short description used in
-/// Sentry messages (the span name).
+/// The HTTP SERVER span with its request attributes, and, when `describe`, the short
+/// description used in Sentry messages (the span name).
 fn http_server_span<B>(
     req: &Request<B>,
     parent: &opentelemetry::Context,
     links: Vec<Link>,
-) -> (LayerSpan, String) {
+    describe: bool,
+) -> (LayerSpan, Option<String>) {
     let method = method_name(req.method());
     let route = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map(|m| m.as_str());
     // semconv: `{method} {route}`, or the method alone; unknown methods are named `HTTP`.
-    let name = match (method, route) {
-        ("_OTHER", Some(route)) => format!("HTTP {route}"),
-        ("_OTHER", None) => "HTTP".to_owned(),
-        (method, Some(route)) => format!("{method} {route}"),
-        (method, None) => method.to_owned(),
+    let name: Cow<'static, str> = match (method, route) {
+        ("_OTHER", Some(route)) => format!("HTTP {route}").into(),
+        ("_OTHER", None) => "HTTP".into(),
+        (method, Some(route)) => format!("{method} {route}").into(),
+        (method, None) => method.into(),
     };
     let uri = req.uri();
     let mut attributes = Vec::with_capacity(9);
@@ -272,8 +277,9 @@ fn http_server_span<B>(
         "network.protocol.version",
         protocol_version(req.version()),
     ));
-    let span = LayerSpan::start(name.clone(), SpanKind::Server, attributes, links, parent);
-    (span, name)
+    let what = describe.then(|| name.to_string());
+    let span = LayerSpan::start(name, SpanKind::Server, attributes, links, parent);
+    (span, what)
 }
 
 /// The server's authority (`server.address` / `server.port`): from the URI (HTTP/2) or the
