@@ -21,6 +21,17 @@ fn no_endpoint_creates_spans_propagates_and_says_so_once() {
         .expect("init");
     assert!(!tracebridge::global::settings().disabled);
 
+    // The TRACE/DEBUG spans of h2 and hyper are never created: every per-layer filter carries a
+    // level hint, so the global maximum stays at INFO and those callsites are disabled
+    // statically. (Two nested filters on the log layer once enabled every span, and a tonic
+    // server spent a third of its CPU creating and closing spans nobody recorded.)
+    assert_eq!(
+        tracing::level_filters::LevelFilter::current(),
+        tracing::level_filters::LevelFilter::INFO
+    );
+    assert!(tracing::trace_span!(target: "h2::proto::streams", "poll").is_disabled());
+    assert!(tracing::debug_span!(target: "hyper::proto::h1", "parse").is_disabled());
+
     let span = tracing::info_span!("GET /trace", otel.kind = "server");
     let _e = span.enter();
     let cx = span.context();

@@ -36,6 +36,13 @@ fn events_carry_the_otel_trace_and_no_credentials() {
         .install()
         .expect("init");
     assert!(tracebridge::global::settings().sentry_enabled);
+    // The Sentry layers' filters carry level hints too: the global maximum stays at INFO, so
+    // libraries' TRACE spans are never created (see init_no_endpoint.rs).
+    assert_eq!(
+        tracing::level_filters::LevelFilter::current(),
+        tracing::level_filters::LevelFilter::INFO
+    );
+    assert!(tracing::trace_span!(target: "h2::proto::streams", "poll").is_disabled());
 
     let span = tracing::info_span!("GET /fail", otel.kind = "server");
     let cx = span.context();
