@@ -464,30 +464,7 @@ impl Harness {
         )?;
         let cpu1 = procfs::cpu_time(pid).ok_or("cannot read the server's CPU time")?;
         let rss = procfs::rss_bytes(pid).ok_or("cannot read the server's RSS")?;
-        for r in [&warm, &load] {
-            if r.errors > 0 {
-                return Err(format!(
-                    "{}: {} failed requests (first: {})",
-                    variant.name(),
-                    r.errors,
-                    r.first_error.as_deref().unwrap_or("?")
-                ));
-            }
-        }
-        let cpu = (cpu1 - cpu0).as_secs_f64();
-        Ok((
-            warm.ok + load.ok,
-            Sample {
-                rps: load.rps(),
-                p50_us: load.p50_us,
-                p99_us: load.p99_us,
-                cpu_us_per_req: cpu * 1e6 / load.ok.max(1) as f64,
-                server_cpu_pct: 100.0 * cpu / load.elapsed.as_secs_f64(),
-                load_cpu_pct: load_cpu,
-                rss,
-                delivered: 1.0,
-            },
-        ))
+        sample_of(variant.name(), &warm, &load, cpu1 - cpu0, load_cpu, rss)
     }
 
     /// Checks the receivers after the server flushed and exited; returns the delivered share.
@@ -715,29 +692,7 @@ impl Harness {
                 &incoming,
             )?;
             let cpu1 = cpu(&pids)?;
-            for r in [&warm, &load] {
-                if r.errors > 0 {
-                    return Err(format!(
-                        "mesh: {} failed requests (first: {})",
-                        r.errors,
-                        r.first_error.as_deref().unwrap_or("?")
-                    ));
-                }
-            }
-            let cpu = (cpu1 - cpu0).as_secs_f64();
-            Ok((
-                warm.ok + load.ok,
-                Sample {
-                    rps: load.rps(),
-                    p50_us: load.p50_us,
-                    p99_us: load.p99_us,
-                    cpu_us_per_req: cpu * 1e6 / load.ok.max(1) as f64,
-                    server_cpu_pct: 100.0 * cpu / load.elapsed.as_secs_f64(),
-                    load_cpu_pct: load_cpu,
-                    rss: 0,
-                    delivered: 1.0,
-                },
-            ))
+            sample_of("mesh", &warm, &load, cpu1 - cpu0, load_cpu, 0)
         })();
         // a first, so nothing calls a stopped service.
         let mut stopped = Ok(());
@@ -776,4 +731,39 @@ impl Harness {
         self.otlp.clear();
         Ok(sample)
     }
+}
+
+/// The requests served (warm-up + measured) and the measured run's sample; an error if any
+/// request of either load failed. `cpu` is the server's CPU time over the measured run.
+fn sample_of(
+    name: &str,
+    warm: &Summary,
+    load: &Summary,
+    cpu: Duration,
+    load_cpu_pct: f64,
+    rss: u64,
+) -> Result<(u64, Sample), String> {
+    for r in [warm, load] {
+        if r.errors > 0 {
+            return Err(format!(
+                "{name}: {} failed requests (first: {})",
+                r.errors,
+                r.first_error.as_deref().unwrap_or("?")
+            ));
+        }
+    }
+    let cpu = cpu.as_secs_f64();
+    Ok((
+        warm.ok + load.ok,
+        Sample {
+            rps: load.rps(),
+            p50_us: load.p50_us,
+            p99_us: load.p99_us,
+            cpu_us_per_req: cpu * 1e6 / load.ok.max(1) as f64,
+            server_cpu_pct: 100.0 * cpu / load.elapsed.as_secs_f64(),
+            load_cpu_pct,
+            rss,
+            delivered: 1.0,
+        },
+    ))
 }
