@@ -230,7 +230,7 @@ impl OtelPipeline {
                 exporter,
                 tracebridge::export::REPORT_INTERVAL,
             )
-            .on_runtime(rt.handle().clone(), cfg.batch.export_timeout);
+            .on_runtime(rt.handle().clone(), cfg.export_cutoff());
             opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter)
                 .with_batch_config(cfg.batch.to_sdk())
                 .build()

@@ -233,6 +233,13 @@ impl Default for Config {
 }
 
 impl Config {
+    /// How long one export may take: the smaller of `OTEL_EXPORTER_OTLP_TIMEOUT` and
+    /// `OTEL_BSP_EXPORT_TIMEOUT`. The export is cut off there, and the transport's own timeout
+    /// is the same, so a black-holed collector never holds a connection past an abandoned export.
+    pub fn export_cutoff(&self) -> Duration {
+        self.timeout.min(self.batch.export_timeout)
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_lookup(|name| std::env::var(name).ok())
@@ -566,6 +573,23 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn export_cutoff_is_the_smaller_timeout() {
+        let short_transport = parse(&[
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "500"),
+            ("OTEL_BSP_EXPORT_TIMEOUT", "2000"),
+        ])
+        .unwrap();
+        assert_eq!(short_transport.export_cutoff(), Duration::from_millis(500));
+        let short_batch = parse(&[
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "5000"),
+            ("OTEL_BSP_EXPORT_TIMEOUT", "700"),
+        ])
+        .unwrap();
+        assert_eq!(short_batch.export_cutoff(), Duration::from_millis(700));
+        assert_eq!(parse(&[]).unwrap().export_cutoff(), Duration::from_secs(10));
     }
 
     fn err_var(vars: &[(&str, &str)]) -> &'static str {

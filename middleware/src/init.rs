@@ -379,10 +379,7 @@ impl Builder {
                     build_exporter(&cfg, endpoint)?,
                     crate::export::REPORT_INTERVAL,
                 )
-                .on_runtime(
-                    rt.handle().clone(),
-                    cfg.timeout.min(cfg.batch.export_timeout),
-                );
+                .on_runtime(rt.handle().clone(), cfg.export_cutoff());
                 opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter)
                     .with_batch_config(cfg.batch.to_sdk())
                     .build()
@@ -508,10 +505,8 @@ fn build_exporter(
     cfg: &Config,
     endpoint: &Endpoint,
 ) -> Result<opentelemetry_otlp::SpanExporter, ConfigError> {
-    // The SDK's async batch processor cuts an export off at OTEL_BSP_EXPORT_TIMEOUT; the
-    // transport timeout must not be longer, or a black-holed collector would hold the
-    // connection past the point where the export was abandoned.
-    let timeout = cfg.timeout.min(cfg.batch.export_timeout);
+    // `ReportingExporter` cuts an export off at the same point (see `Config::export_cutoff`).
+    let timeout = cfg.export_cutoff();
     let url = endpoint.traces_url(cfg.protocol);
     let result = match cfg.protocol {
         Protocol::Grpc => {
