@@ -246,7 +246,6 @@ impl<E: SpanExporter + 'static> SpanExporter for ReportingExporter<E> {
 mod tests {
     use super::*;
     use opentelemetry_sdk::error::OTelSdkError;
-    use std::io::Write;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
@@ -260,19 +259,6 @@ mod tests {
             } else {
                 Ok(())
             }
-        }
-    }
-
-    #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Lines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
         }
     }
 
@@ -298,14 +284,14 @@ mod tests {
     }
 
     fn capture(f: impl FnOnce()) -> Vec<String> {
-        let lines = Lines::default();
+        let lines = crate::test_support::Captured::default();
         let w = lines.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || w.clone())
             .with_ansi(false)
             .finish();
         tracing::subscriber::with_default(subscriber, f);
-        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let text = lines.text();
         text.lines().map(str::to_owned).collect()
     }
 

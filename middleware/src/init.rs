@@ -745,25 +745,11 @@ mod dsc_rate_tests {
 #[cfg(test)]
 mod log_format_tests {
     use super::{NoSpanFields, TraceIdFormat};
-    use std::sync::{Arc, Mutex};
     use tracing_subscriber::layer::SubscriberExt;
-
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     #[test]
     fn lines_carry_span_names_and_event_fields_but_not_span_fields() {
-        let buf = Buf::default();
+        let buf = crate::test_support::Captured::default();
         let writer = buf.clone();
         let subscriber = tracing_subscriber::registry().with(
             tracing_subscriber::fmt::layer()
@@ -777,7 +763,7 @@ mod log_format_tests {
             let _entered = span.enter();
             tracing::info!(code = 502, reason = "upstream", "request failed");
         });
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let text = buf.text();
         let line = text.lines().next().expect("one line");
         assert!(
             line.ends_with(

@@ -80,6 +80,8 @@ pub mod shutdown;
 mod body;
 pub mod export;
 mod span;
+#[cfg(test)]
+mod test_support;
 
 pub use config::ConfigError;
 pub use init::{init, Builder, Guard};

@@ -14,7 +14,6 @@
 //! it, while the call is still traced.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +25,9 @@ use tracebridge::config::Config;
 use tracebridge::http::ClientMiddleware;
 use tracebridge_testkit::{OtlpReceiver, SentryReceiver, SpanKind};
 
+mod init_support;
+use init_support::Captured;
+
 const SECRETS: [(&str, &str); 4] = [
     ("authorization", "Bearer SECRET-AUTH-0001"),
     ("cookie", "session=SECRET-COOKIE-0002"),
@@ -36,19 +38,6 @@ const SET_COOKIE: &str = "id=SECRET-SETCOOKIE-0005; HttpOnly";
 const URL_PASSWORD: &str = "SECRET-URLPASS-0006";
 const URL_TOKEN: &str = "SECRET-QUERY-0007";
 const VISIBLE: &str = "visible-agent-0008";
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// A plain server (no tracing) that records the headers it receives.
 async fn recorder() -> (SocketAddr, Arc<Mutex<Vec<HeaderMap>>>) {
@@ -198,7 +187,7 @@ async fn credentials_never_reach_spans_logs_or_sentry_and_trace_headers_stay_on_
         .unwrap();
     let spans = otlp.spans();
     let envelopes = sentry.envelopes();
-    let log = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let log = logs.text();
 
     // Positive controls: what the search runs over really holds the requests.
     let server = spans
