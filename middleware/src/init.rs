@@ -387,15 +387,17 @@ impl Builder {
             provider = provider.with_span_processor(processor);
             export_runtime = Some(rt);
         }
-        if sentry.is_some() && cfg.sentry.traces_sample_rate > 0.0 {
+        let sentry_processor = sentry.is_some() && cfg.sentry.traces_sample_rate > 0.0;
+        if sentry_processor {
             provider = provider.with_span_processor(
                 ::sentry::integrations::opentelemetry::SentrySpanProcessor::new(),
             );
         }
         let provider = provider.build();
 
-        // 3. The propagator.
-        let mut propagator = cfg.propagator.clone();
+        // 3. The propagator. Sentry's propagation context on extracted contexts is read only by
+        // its span processor: without one, extraction leaves it out (one context value less).
+        let mut propagator = cfg.propagator.clone().with_sentry_context(sentry_processor);
         if let Some(dsn) = &cfg.sentry.dsn {
             propagator = propagator.with_dsc(DscConfig {
                 public_key: Some(dsn.public_key().to_owned()),

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::trace::{Span as _, TraceContextExt, Tracer as _};
 use sentry::protocol::{Context, EnvelopeItem, Event, Request};
 use tracebridge::config::Config;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -174,6 +174,41 @@ fn events_carry_the_otel_trace_and_no_credentials() {
     assert_eq!(tc.trace_id.to_string(), trace_id);
     assert_eq!(tc.span_id.to_string(), span_id);
     assert_eq!(transactions[0].name.as_deref(), Some("GET /fail"));
+
+    // A continued trace: the transaction's parent is the remote span. Sentry's span processor
+    // reads it from the extracted context's `TracePropagationContext`, which init keeps on
+    // because that processor is installed (without it, extraction leaves it out).
+    let (remote_trace, remote_span) = ("771a43a4192642f0b136d5159a501700", "b7ad6b7169203331");
+    let mut incoming = http::HeaderMap::new();
+    incoming.insert(
+        "sentry-trace",
+        format!("{remote_trace}-{remote_span}-1").parse().unwrap(),
+    );
+    let parent = tracebridge::global::settings()
+        .propagator
+        .extract(&incoming);
+    let mut continued =
+        opentelemetry::global::tracer("test").start_with_context("GET /continued", &parent);
+    continued.end();
+    let transactions: Vec<_> = transport
+        .fetch_and_clear_envelopes()
+        .iter()
+        .flat_map(|e| e.items())
+        .filter_map(|item| match item {
+            EnvelopeItem::Transaction(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(transactions.len(), 1, "{transactions:#?}");
+    assert_eq!(transactions[0].name.as_deref(), Some("GET /continued"));
+    let Some(Context::Trace(tc)) = transactions[0].contexts.get("trace") else {
+        panic!("transaction without trace context")
+    };
+    assert_eq!(tc.trace_id.to_string(), remote_trace);
+    assert_eq!(
+        tc.parent_span_id.map(|s| s.to_string()).as_deref(),
+        Some(remote_span)
+    );
 
     drop(guard);
 }

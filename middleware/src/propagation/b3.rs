@@ -80,10 +80,10 @@ pub(crate) fn parse_multi(
 }
 
 /// Appends `{trace:032x}-{span:016x}-{0|1}` to `out`.
-pub(crate) fn push_single(trace: TraceId, span: SpanId, sampled: bool, out: &mut Vec<u8>) {
-    hex::push_hex(&trace.to_bytes(), out);
+pub(crate) fn push_single(ids: &hex::IdsHex, sampled: bool, out: &mut Vec<u8>) {
+    out.extend_from_slice(&ids.trace);
     out.push(b'-');
-    hex::push_hex(&span.to_bytes(), out);
+    out.extend_from_slice(&ids.span);
     out.extend_from_slice(if sampled { b"-1" } else { b"-0" });
 }
 
@@ -175,7 +175,7 @@ mod tests {
         let mut out = Vec::new();
         let t = TraceId::from_hex(T).unwrap();
         let s = SpanId::from_hex(S).unwrap();
-        push_single(t, s, true, &mut out);
+        push_single(&hex::IdsHex::new(t, s), true, &mut out);
         assert_eq!(out, format!("{T}-{S}-1").as_bytes());
         assert_eq!(parse_single(&out), Some((t, s, Some(true))));
     }

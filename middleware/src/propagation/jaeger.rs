@@ -68,10 +68,10 @@ pub(crate) fn parse(value: &[u8]) -> Option<(TraceId, SpanId, TraceFlags)> {
 }
 
 /// Appends `{trace:032x}:{span:016x}:0:{0|1}` to `out`.
-pub(crate) fn push(trace_id: TraceId, span_id: SpanId, sampled: bool, out: &mut Vec<u8>) {
-    hex::push_hex(&trace_id.to_bytes(), out);
+pub(crate) fn push(ids: &hex::IdsHex, sampled: bool, out: &mut Vec<u8>) {
+    out.extend_from_slice(&ids.trace);
     out.push(b':');
-    hex::push_hex(&span_id.to_bytes(), out);
+    out.extend_from_slice(&ids.span);
     out.extend_from_slice(if sampled { b":0:1" } else { b":0:0" });
 }
 
@@ -162,7 +162,7 @@ mod tests {
         let mut out = Vec::new();
         let t = TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736u128);
         let s = SpanId::from(0x00f0_67aa_0ba9_02b7u64);
-        push(t, s, true, &mut out);
+        push(&hex::IdsHex::new(t, s), true, &mut out);
         assert_eq!(
             out,
             b"4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0:1"

@@ -10,7 +10,9 @@
 //! so a request that carries only `sentry-trace` continues that trace id in OpenTelemetry.
 //! Whenever a span context wins, a [`sentry::TracePropagationContext`] with the same ids is put
 //! on the context too: `sentry-opentelemetry`'s span processor reads it to continue the remote
-//! trace with the right parent in Sentry.
+//! trace with the right parent in Sentry. Nothing else reads it, so [`crate::init`] turns it off
+//! ([`Propagator::with_sentry_context`]) when it installs no Sentry span processor: one context
+//! value less per request.
 //!
 //! W3C `baggage` entries and Jaeger `uberctx-*` headers go into OpenTelemetry's [`Baggage`]
 //! (W3C entries win on a key clash). The `sentry-*` members of `baggage` (the head SDK's
@@ -207,6 +209,7 @@ struct Inner {
     dsc: DscConfig,
     dsc_tail: Vec<u8>,
     fields: Vec<String>,
+    sentry_context: bool,
 }
 
 impl Default for Propagator {
@@ -225,10 +228,10 @@ impl Propagator {
     /// A propagator for exactly these formats (default precedence, no DSC configuration).
     pub fn from_formats(formats: &[Format]) -> Self {
         let bits = formats.iter().fold(0, |acc, f| acc | f.bit());
-        Propagator::build(bits, DEFAULT_PRECEDENCE, DscConfig::default())
+        Propagator::build(bits, DEFAULT_PRECEDENCE, DscConfig::default(), true)
     }
 
-    fn build(formats: u8, precedence: [Slot; 4], dsc: DscConfig) -> Self {
+    fn build(formats: u8, precedence: [Slot; 4], dsc: DscConfig, sentry_context: bool) -> Self {
         let has = |f: Format| formats & f.bit() != 0;
         let mut fields = Vec::new();
         if has(Format::TraceContext) {
@@ -257,6 +260,7 @@ impl Propagator {
                 dsc,
                 dsc_tail,
                 fields,
+                sentry_context,
             }),
         }
     }
@@ -295,7 +299,25 @@ impl Propagator {
     /// The same propagator, writing `dsc` when this service starts a trace.
     #[must_use]
     pub fn with_dsc(self, dsc: DscConfig) -> Self {
-        Propagator::build(self.inner.formats, self.inner.precedence, dsc)
+        Propagator::build(
+            self.inner.formats,
+            self.inner.precedence,
+            dsc,
+            self.inner.sentry_context,
+        )
+    }
+
+    /// Whether extraction also puts a [`sentry::TracePropagationContext`] on the context (on by
+    /// default). Only `sentry-opentelemetry`'s span processor reads it; [`crate::init`] turns it
+    /// off when that processor is not installed.
+    #[must_use]
+    pub fn with_sentry_context(self, on: bool) -> Self {
+        Propagator::build(
+            self.inner.formats,
+            self.inner.precedence,
+            self.inner.dsc.clone(),
+            on,
+        )
     }
 
     /// The same propagator with another extraction precedence: the listed formats first, in
@@ -317,7 +339,12 @@ impl Propagator {
             }
         }
         let precedence: [Slot; 4] = precedence.try_into().unwrap_or(DEFAULT_PRECEDENCE);
-        Propagator::build(self.inner.formats, precedence, self.inner.dsc.clone())
+        Propagator::build(
+            self.inner.formats,
+            precedence,
+            self.inner.dsc.clone(),
+            self.inner.sentry_context,
+        )
     }
 
     /// Whether `format` is configured.
@@ -395,22 +422,23 @@ impl Propagator {
 
         let mut cx = base.clone();
         if let Some(remote) = winner {
-            let mut ctx = ::sentry::TracePropagationContext::new(
-                remote.trace_id.to_bytes().into(),
-                remote.span_id.to_bytes().into(),
-            );
-            if let Some(sampled) = remote.sentry_sampled {
-                ctx = ctx.with_sampled(sampled);
+            cx = cx.with_remote_span_context(SpanContext::new(
+                remote.trace_id,
+                remote.span_id,
+                remote.flags,
+                true,
+                remote.state.unwrap_or_default(),
+            ));
+            if self.inner.sentry_context {
+                let mut ctx = ::sentry::TracePropagationContext::new(
+                    remote.trace_id.to_bytes().into(),
+                    remote.span_id.to_bytes().into(),
+                );
+                if let Some(sampled) = remote.sentry_sampled {
+                    ctx = ctx.with_sampled(sampled);
+                }
+                cx = cx.with_value(ctx);
             }
-            cx = cx
-                .with_remote_span_context(SpanContext::new(
-                    remote.trace_id,
-                    remote.span_id,
-                    remote.flags,
-                    true,
-                    remote.state.unwrap_or_default(),
-                ))
-                .with_value(ctx);
             // A DSC of another trace would mislabel ours: drop it, we then write our own.
             if let Some(d) = &dsc {
                 if d.trace_id().is_some_and(|t| t != remote.trace_id) {
@@ -434,8 +462,10 @@ impl Propagator {
         let valid = sc.is_valid();
         let (trace_id, span_id, sampled) = (sc.trace_id(), sc.span_id(), sc.is_sampled());
 
-        // All values go into one buffer, sliced into header values afterwards.
-        let mut buf: Vec<u8> = Vec::with_capacity(320);
+        let ids = hex::IdsHex::new(trace_id, span_id);
+        // All values go into one buffer, sliced into header values afterwards. Sized for the
+        // default formats with our own DSC (≈ 380 bytes) so it is allocated once, not regrown.
+        let mut buf: Vec<u8> = Vec::with_capacity(512);
         // At most: traceparent, tracestate, uber-trace-id, b3, 3 x X-B3-*, sentry-trace, baggage.
         let mut ranges: [(Option<HeaderName>, usize, usize); 9] = Default::default();
         let mut n = 0;
@@ -448,7 +478,7 @@ impl Propagator {
             if has(Format::TraceContext) {
                 let start = buf.len();
                 let mut tp = [0u8; 55];
-                traceparent::encode(trace_id, span_id, sc.trace_flags(), &mut tp);
+                traceparent::encode(&ids, sc.trace_flags(), &mut tp);
                 buf.extend_from_slice(&tp);
                 mark(TRACEPARENT, start, buf.len());
                 let start = buf.len();
@@ -459,20 +489,20 @@ impl Propagator {
             }
             if has(Format::Jaeger) {
                 let start = buf.len();
-                jaeger::push(trace_id, span_id, sampled, &mut buf);
+                jaeger::push(&ids, sampled, &mut buf);
                 mark(UBER_TRACE_ID, start, buf.len());
             }
             if has(Format::B3) {
                 let start = buf.len();
-                b3::push_single(trace_id, span_id, sampled, &mut buf);
+                b3::push_single(&ids, sampled, &mut buf);
                 mark(B3_SINGLE, start, buf.len());
             }
             if has(Format::B3Multi) {
                 let start = buf.len();
-                hex::push_hex(&trace_id.to_bytes(), &mut buf);
+                buf.extend_from_slice(&ids.trace);
                 mark(B3_TRACE_ID, start, buf.len());
                 let start = buf.len();
-                hex::push_hex(&span_id.to_bytes(), &mut buf);
+                buf.extend_from_slice(&ids.span);
                 mark(B3_SPAN_ID, start, buf.len());
                 let start = buf.len();
                 buf.push(if sampled { b'1' } else { b'0' });
@@ -480,7 +510,7 @@ impl Propagator {
             }
             if has(Format::Sentry) {
                 let start = buf.len();
-                sentry::push(trace_id, span_id, sampled, &mut buf);
+                sentry::push(&ids, sampled, &mut buf);
                 mark(SENTRY_TRACE, start, buf.len());
             }
         }
@@ -498,7 +528,7 @@ impl Propagator {
                 dsc_entries = dsc.iter().count();
             } else if valid {
                 buf.extend_from_slice(b"sentry-trace_id=");
-                hex::push_hex(&trace_id.to_bytes(), &mut buf);
+                buf.extend_from_slice(&ids.trace);
                 buf.extend_from_slice(if sampled {
                     b",sentry-sampled=true,sentry-sample_rand="
                 } else {
@@ -615,12 +645,8 @@ fn only_value<'a, S: Source>(src: &'a S, name: &HeaderName) -> Option<&'a [u8]> 
 /// `00-{trace}-{span}-{flags}`: the W3C Trace Context Level 2 `traceresponse` value.
 pub fn traceresponse(span_context: &SpanContext) -> HeaderValue {
     let mut out = [0u8; 55];
-    traceparent::encode(
-        span_context.trace_id(),
-        span_context.span_id(),
-        span_context.trace_flags(),
-        &mut out,
-    );
+    let ids = hex::IdsHex::new(span_context.trace_id(), span_context.span_id());
+    traceparent::encode(&ids, span_context.trace_flags(), &mut out);
     HeaderValue::from_bytes(&out).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 

@@ -41,10 +41,10 @@ pub(crate) fn parse(value: &[u8]) -> Option<(TraceId, SpanId, Option<bool>)> {
 }
 
 /// Appends `{trace}-{span}-{0|1}` to `out`.
-pub(crate) fn push(trace: TraceId, span: SpanId, sampled: bool, out: &mut Vec<u8>) {
-    hex::push_hex(&trace.to_bytes(), out);
+pub(crate) fn push(ids: &hex::IdsHex, sampled: bool, out: &mut Vec<u8>) {
+    out.extend_from_slice(&ids.trace);
     out.push(b'-');
-    hex::push_hex(&span.to_bytes(), out);
+    out.extend_from_slice(&ids.span);
     out.extend_from_slice(if sampled { b"-1" } else { b"-0" });
 }
 
@@ -195,12 +195,8 @@ mod tests {
     #[test]
     fn encode() {
         let mut out = Vec::new();
-        push(
-            TraceId::from_hex(T).unwrap(),
-            SpanId::from_hex(S).unwrap(),
-            false,
-            &mut out,
-        );
+        let ids = hex::IdsHex::new(TraceId::from_hex(T).unwrap(), SpanId::from_hex(S).unwrap());
+        push(&ids, false, &mut out);
         assert_eq!(out, format!("{T}-{S}-0").as_bytes());
     }
 

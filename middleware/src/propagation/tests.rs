@@ -57,6 +57,26 @@ fn w3c_extract_gives_remote_parent_and_sentry_context() {
 }
 
 #[test]
+fn sentry_context_can_be_left_out_and_the_choice_survives_other_setters() {
+    let h = headers(&[("sentry-trace", format!("{TRACE}-{SPAN}-1").as_bytes())]);
+    let off = Propagator::default().with_sentry_context(false);
+    for p in [
+        off.clone(),
+        off.clone().with_dsc(DscConfig::default()),
+        off.clone().with_precedence(&[Format::Sentry]),
+    ] {
+        let cx = p.extract(&h);
+        assert_eq!(remote(&cx), (TRACE.into(), SPAN.into(), true, true));
+        assert_eq!(sentry_ctx(&cx), None);
+    }
+    let on = off.with_sentry_context(true).with_dsc(DscConfig::default());
+    assert_eq!(
+        sentry_ctx(&on.extract(&h)).as_deref(),
+        Some(&*format!("{TRACE}-{SPAN}-1"))
+    );
+}
+
+#[test]
 fn w3c_round_trip_keeps_flags_and_tracestate() {
     let p = Propagator::from_names("tracecontext").unwrap();
     let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02";

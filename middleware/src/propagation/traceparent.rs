@@ -63,13 +63,13 @@ pub(crate) fn parse(value: &[u8]) -> Option<(TraceId, SpanId, TraceFlags)> {
 
 /// Writes `00-{trace}-{span}-{flags}` (55 bytes) into `out`.
 #[inline]
-pub(crate) fn encode(trace_id: TraceId, span_id: SpanId, flags: TraceFlags, out: &mut [u8; 55]) {
+pub(crate) fn encode(ids: &hex::IdsHex, flags: TraceFlags, out: &mut [u8; 55]) {
     out[0] = b'0';
     out[1] = b'0';
     out[2] = b'-';
-    hex::encode_into(&trace_id.to_bytes(), &mut out[3..35]);
+    out[3..35].copy_from_slice(&ids.trace);
     out[35] = b'-';
-    hex::encode_into(&span_id.to_bytes(), &mut out[36..52]);
+    out[36..52].copy_from_slice(&ids.span);
     out[52] = b'-';
     hex::encode_into(&[flags.to_u8() & KNOWN_FLAGS], &mut out[53..55]);
 }
@@ -268,7 +268,7 @@ mod tests {
     fn encode_round_trip() {
         let (t, s, f) = parse(SPEC.as_bytes()).unwrap();
         let mut out = [0u8; 55];
-        encode(t, s, f, &mut out);
+        encode(&hex::IdsHex::new(t, s), f, &mut out);
         assert_eq!(&out[..], SPEC.as_bytes());
     }
 
