@@ -98,6 +98,8 @@ struct Member<'a> {
     /// The member with surrounding OWS trimmed: what the limits count and what a DSC copies.
     /// Empty for an empty member (`,,` or only OWS), which is skipped and not counted.
     raw: &'a [u8],
+    /// Where `raw` starts in the value.
+    start: usize,
     /// Key, value and properties (`key OWS "=" OWS value OWS [";" properties]`); `None` when
     /// any byte is out of its class.
     parts: Option<(&'a [u8], &'a [u8], &'a [u8])>,
@@ -152,6 +154,7 @@ fn next_member<'a>(v: &'a [u8], pos: &mut usize) -> Option<Member<'a>> {
     *pos = i + 1;
     Some(Member {
         raw: &v[start..end],
+        start,
         parts,
     })
 }
@@ -164,21 +167,86 @@ fn find_comma(v: &[u8], from: usize) -> usize {
         .map_or(v.len(), |k| from + k)
 }
 
-/// Reads every `baggage` header value: W3C members go into `baggage` when `w3c`, `sentry-*`
-/// members into the returned DSC when `dsc` (otherwise they are ordinary members).
+/// The `sentry-*` members read so far, kept as a range of one header value while they are
+/// adjacent there (the usual case: a Sentry SDK writes its members together), copied into a
+/// buffer only once they are not.
+#[derive(Default)]
+struct DscMembers<'a> {
+    /// The adjacent run `value[start..end]`, with the value's `HeaderValue` when the source
+    /// has one.
+    run: Option<Run<'a>>,
+    /// Members copied so far, `,`-separated (the run is appended after them at the end).
+    copied: Vec<u8>,
+}
+
+struct Run<'a> {
+    value: &'a [u8],
+    header: Option<&'a HeaderValue>,
+    start: usize,
+    end: usize,
+}
+
+impl<'a> DscMembers<'a> {
+    fn push(&mut self, value: &'a [u8], header: Option<&'a HeaderValue>, member: &Member<'a>) {
+        let end = member.start + member.raw.len();
+        if let Some(run) = &mut self.run {
+            // The same value (same address) with only the `,` in between: extend the run.
+            if std::ptr::eq(run.value, value) && member.start == run.end + 1 {
+                run.end = end;
+                return;
+            }
+        }
+        self.flush_run();
+        self.run = Some(Run {
+            value,
+            header,
+            start: member.start,
+            end,
+        });
+    }
+
+    fn flush_run(&mut self) {
+        if let Some(run) = self.run.take() {
+            if !self.copied.is_empty() {
+                self.copied.push(b',');
+            }
+            self.copied
+                .extend_from_slice(&run.value[run.start..run.end]);
+        }
+    }
+
+    /// The members as one header value: the incoming `HeaderValue` itself (no copy, no
+    /// re-validation) when they are the whole of it, otherwise one copy.
+    fn into_header(mut self) -> Option<HeaderValue> {
+        if self.copied.is_empty() {
+            let run = self.run?;
+            let whole = run.start == 0 && run.end == run.value.len();
+            if let Some(h) = run.header.filter(|h| whole && h.as_bytes() == run.value) {
+                return Some(h.clone());
+            }
+            return HeaderValue::from_bytes(&run.value[run.start..run.end]).ok();
+        }
+        self.flush_run();
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(self.copied)).ok()
+    }
+}
+
+/// Reads every `baggage` header value (each with its `HeaderValue` when the source has one):
+/// W3C members go into `baggage` when `w3c`, `sentry-*` members into the returned DSC when
+/// `dsc` (otherwise they are ordinary members).
 pub(crate) fn parse<'a>(
-    values: impl Iterator<Item = &'a [u8]>,
+    values: impl Iterator<Item = (&'a [u8], Option<&'a HeaderValue>)>,
     w3c: bool,
     dsc: bool,
     baggage: &mut Baggage,
 ) -> Option<SentryDsc> {
     let mut seen = 0usize;
     let mut total = 0usize;
-    let mut dsc_buf: Vec<u8> = Vec::new();
+    let mut dsc_members = DscMembers::default();
     // `sentry-trace_id` of the first such member, decoded while we are at it (the DSC would
     // otherwise re-split its members to find it).
     let mut dsc_trace_id: Option<Option<TraceId>> = None;
-    'headers: for value in values {
+    'headers: for (value, header) in values {
         let mut pos = 0;
         while let Some(member) = next_member(value, &mut pos) {
             if member.raw.is_empty() {
@@ -196,12 +264,7 @@ pub(crate) fn parse<'a>(
                 continue;
             };
             if dsc && key.starts_with(b"sentry-") {
-                if dsc_buf.is_empty() {
-                    dsc_buf.reserve(value.len());
-                } else {
-                    dsc_buf.push(b',');
-                }
-                dsc_buf.extend_from_slice(member.raw);
+                dsc_members.push(value, header, &member);
                 if dsc_trace_id.is_none() && key == b"sentry-trace_id" {
                     dsc_trace_id =
                         Some(super::hex::decode_fixed::<16>(val, false).map(TraceId::from_bytes));
@@ -219,11 +282,8 @@ pub(crate) fn parse<'a>(
             }
         }
     }
-    if dsc_buf.is_empty() {
-        return None;
-    }
-    HeaderValue::from_maybe_shared(bytes::Bytes::from(dsc_buf))
-        .ok()
+    dsc_members
+        .into_header()
         .map(|header| SentryDsc::from_validated_parts(header, dsc_trace_id.flatten()))
 }
 
@@ -349,13 +409,22 @@ mod tests {
     }
 
     /// Header values made of the bytes that matter to the grammar (separators, OWS, `%`, quotes,
-    /// DEL, non-ASCII, a `sentry-` prefix) plus any byte.
+    /// DEL, non-ASCII, a `sentry-` prefix), any byte, and whole members.
     fn header_value() -> impl Strategy<Value = Vec<u8>> {
         proptest::collection::vec(
             prop_oneof![
                 6 => proptest::sample::select(b"ab=;% \t\"-\x7f\x80,k1v".to_vec()).prop_map(|b| vec![b]),
                 1 => Just(b"sentry-".to_vec()),
                 1 => any::<u8>().prop_map(|b| vec![b]),
+                // Whole members and separators, so values hold several well-formed members
+                // (adjacent or not, Sentry's and others).
+                2 => proptest::sample::select(vec![
+                    b"sentry-k=v".to_vec(),
+                    b"sentry-t=1;p".to_vec(),
+                    b"u=1".to_vec(),
+                    b",".to_vec(),
+                    b" , ".to_vec(),
+                ]),
             ],
             0..40,
         )
@@ -394,9 +463,21 @@ mod tests {
             w3c in any::<bool>(),
             dsc in any::<bool>(),
         ) {
-            let values: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+            // Valid header values are read through their `HeaderValue` (the no-copy DSC path),
+            // the others as bytes only.
+            let headers: Vec<Option<HeaderValue>> =
+                values.iter().map(|v| HeaderValue::from_bytes(v).ok()).collect();
+            let read: Vec<(&[u8], Option<&HeaderValue>)> = values
+                .iter()
+                .zip(&headers)
+                .map(|(v, h)| match h {
+                    Some(h) => (h.as_bytes(), Some(h)),
+                    None => (v.as_slice(), None),
+                })
+                .collect();
+            let values: Vec<&[u8]> = read.iter().map(|(v, _)| *v).collect();
             let mut got = Baggage::new();
-            let got_dsc = parse(values.iter().copied(), w3c, dsc, &mut got);
+            let got_dsc = parse(read.iter().copied(), w3c, dsc, &mut got);
             let (want, want_dsc) = parse_reference(&values, w3c, dsc);
             prop_assert_eq!(sorted(&got), sorted(&want));
             prop_assert_eq!(got_dsc.map(|d| d.as_str().to_owned()), want_dsc);
@@ -405,7 +486,12 @@ mod tests {
 
     fn read(values: &[&str], dsc: bool) -> (Baggage, Option<SentryDsc>) {
         let mut b = Baggage::new();
-        let d = parse(values.iter().map(|v| v.as_bytes()), true, dsc, &mut b);
+        let d = parse(
+            values.iter().map(|v| (v.as_bytes(), None)),
+            true,
+            dsc,
+            &mut b,
+        );
         (b, d)
     }
 
@@ -445,6 +531,35 @@ mod tests {
         let (b, d) = read(&["sentry-sample_rate=0.5"], false);
         assert!(d.is_none());
         assert_eq!(b.get("sentry-sample_rate").unwrap().as_str(), "0.5");
+    }
+
+    #[test]
+    fn dsc_is_the_incoming_value_itself_when_it_is_all_sentry_members() {
+        let whole = HeaderValue::from_static(
+            "sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-sample_rate=0.5",
+        );
+        let mixed = HeaderValue::from_static("sentry-sample_rate=0.5,user=1,sentry-sampled=true");
+        let read = |h: &HeaderValue| {
+            let mut b = Baggage::new();
+            parse(std::iter::once((h.as_bytes(), Some(h))), true, true, &mut b).unwrap()
+        };
+        let dsc = read(&whole);
+        assert_eq!(dsc.as_str(), whole.to_str().unwrap());
+        assert_eq!(
+            dsc.header_value().as_bytes().as_ptr(),
+            whole.as_bytes().as_ptr(),
+            "shared, not copied"
+        );
+        assert_eq!(
+            dsc.trace_id(),
+            TraceId::from_hex("771a43a4192642f0b136d5159a501700").ok()
+        );
+        let dsc = read(&mixed);
+        assert_eq!(dsc.as_str(), "sentry-sample_rate=0.5,sentry-sampled=true");
+        assert_ne!(
+            dsc.header_value().as_bytes().as_ptr(),
+            mixed.as_bytes().as_ptr()
+        );
     }
 
     #[test]

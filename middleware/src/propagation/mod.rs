@@ -403,7 +403,12 @@ impl Propagator {
         let mut dsc = None;
         let (w3c_bag, sentry_on) = (has(Format::Baggage), has(Format::Sentry));
         if w3c_bag || sentry_on {
-            dsc = baggage::parse(src.values(&BAGGAGE), w3c_bag, sentry_on, &mut bag);
+            dsc = baggage::parse(
+                src.values_with_headers(&BAGGAGE),
+                w3c_bag,
+                sentry_on,
+                &mut bag,
+            );
         }
         if has(Format::Jaeger) {
             src.for_each_prefixed(UBERCTX_PREFIX, |key, value| {
@@ -654,6 +659,12 @@ pub fn traceresponse(span_context: &SpanContext) -> HeaderValue {
 trait Source {
     /// Every value of the header, in order.
     fn values<'a>(&'a self, name: &HeaderName) -> impl Iterator<Item = &'a [u8]>;
+    /// Like [`Source::values`], each with its `HeaderValue` when the source holds them (so a
+    /// value can be kept without copying it).
+    fn values_with_headers<'a>(
+        &'a self,
+        name: &HeaderName,
+    ) -> impl Iterator<Item = (&'a [u8], Option<&'a HeaderValue>)>;
     /// Calls `f(rest of name, value)` for each header whose name starts with `prefix`.
     fn for_each_prefixed(&self, prefix: &str, f: impl FnMut(&str, &[u8]));
 }
@@ -663,6 +674,16 @@ struct MapSource<'h>(&'h HeaderMap);
 impl Source for MapSource<'_> {
     fn values<'a>(&'a self, name: &HeaderName) -> impl Iterator<Item = &'a [u8]> {
         self.0.get_all(name).into_iter().map(HeaderValue::as_bytes)
+    }
+
+    fn values_with_headers<'a>(
+        &'a self,
+        name: &HeaderName,
+    ) -> impl Iterator<Item = (&'a [u8], Option<&'a HeaderValue>)> {
+        self.0
+            .get_all(name)
+            .into_iter()
+            .map(|h| (h.as_bytes(), Some(h)))
     }
 
     fn for_each_prefixed(&self, prefix: &str, mut f: impl FnMut(&str, &[u8])) {
@@ -683,6 +704,13 @@ impl Source for ExtractorSource<'_> {
             .unwrap_or_default()
             .into_iter()
             .map(str::as_bytes)
+    }
+
+    fn values_with_headers<'a>(
+        &'a self,
+        name: &HeaderName,
+    ) -> impl Iterator<Item = (&'a [u8], Option<&'a HeaderValue>)> {
+        self.values(name).map(|v| (v, None))
     }
 
     fn for_each_prefixed(&self, prefix: &str, mut f: impl FnMut(&str, &[u8])) {
