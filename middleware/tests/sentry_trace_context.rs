@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use opentelemetry::trace::{Span as _, TraceContextExt, Tracer as _};
-use sentry::protocol::{Context, EnvelopeItem, Event, Request};
+use sentry::protocol::{Context, EnvelopeItem, Event, Request, TraceContext};
 use tracebridge::config::Config;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -14,6 +14,24 @@ fn trace_ids(event: &Event<'static>) -> (String, String) {
     match event.contexts.get("trace") {
         Some(Context::Trace(tc)) => (tc.trace_id.to_string(), tc.span_id.to_string()),
         other => panic!("no trace context: {other:?}"),
+    }
+}
+
+/// The trace context of the one transaction among `envelopes`, which must be named `name`.
+fn only_transaction(envelopes: &[sentry::Envelope], name: &str) -> TraceContext {
+    let transactions: Vec<_> = envelopes
+        .iter()
+        .flat_map(|e| e.items())
+        .filter_map(|item| match item {
+            EnvelopeItem::Transaction(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(transactions.len(), 1, "{transactions:#?}");
+    assert_eq!(transactions[0].name.as_deref(), Some(name));
+    match transactions[0].contexts.get("trace") {
+        Some(Context::Trace(tc)) => (**tc).clone(),
+        other => panic!("transaction without trace context: {other:?}"),
     }
 }
 
@@ -159,21 +177,9 @@ fn events_carry_the_otel_trace_and_no_credentials() {
     }
 
     // The transaction continues the same trace, rooted at the same span.
-    let transactions: Vec<_> = envelopes
-        .iter()
-        .flat_map(|e| e.items())
-        .filter_map(|item| match item {
-            EnvelopeItem::Transaction(t) => Some(t.clone()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(transactions.len(), 1, "{transactions:#?}");
-    let Some(Context::Trace(tc)) = transactions[0].contexts.get("trace") else {
-        panic!("transaction without trace context")
-    };
+    let tc = only_transaction(&envelopes, "GET /fail");
     assert_eq!(tc.trace_id.to_string(), trace_id);
     assert_eq!(tc.span_id.to_string(), span_id);
-    assert_eq!(transactions[0].name.as_deref(), Some("GET /fail"));
 
     // A continued trace: the transaction's parent is the remote span. Sentry's span processor
     // reads it from the extracted context's `TracePropagationContext`, which init keeps on
@@ -190,20 +196,7 @@ fn events_carry_the_otel_trace_and_no_credentials() {
     let mut continued =
         opentelemetry::global::tracer("test").start_with_context("GET /continued", &parent);
     continued.end();
-    let transactions: Vec<_> = transport
-        .fetch_and_clear_envelopes()
-        .iter()
-        .flat_map(|e| e.items())
-        .filter_map(|item| match item {
-            EnvelopeItem::Transaction(t) => Some(t.clone()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(transactions.len(), 1, "{transactions:#?}");
-    assert_eq!(transactions[0].name.as_deref(), Some("GET /continued"));
-    let Some(Context::Trace(tc)) = transactions[0].contexts.get("trace") else {
-        panic!("transaction without trace context")
-    };
+    let tc = only_transaction(&transport.fetch_and_clear_envelopes(), "GET /continued");
     assert_eq!(tc.trace_id.to_string(), remote_trace);
     assert_eq!(
         tc.parent_span_id.map(|s| s.to_string()).as_deref(),
