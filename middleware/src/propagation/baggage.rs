@@ -21,7 +21,8 @@ use super::sentry::SentryDsc;
 pub const MAX_ENTRIES: usize = 180;
 /// Longest list member read or written.
 pub const MAX_ENTRY_BYTES: usize = 4096;
-/// Longest `baggage` header written; reading stops after this many bytes of members.
+/// Longest `baggage` header written; reading stops after this many bytes of members and the
+/// commas between them.
 pub const MAX_TOTAL_BYTES: usize = 8192;
 
 /// Everything that is not a `baggage-octet` (W3C Baggage: 0x21, 0x23-0x2B, 0x2D-0x3A,
@@ -253,7 +254,9 @@ pub(crate) fn parse<'a>(
                 continue;
             }
             seen += 1;
-            total += member.raw.len();
+            // The `,` before every member but the first counts too: the DSC is forwarded as
+            // these members joined by commas, and must fit in MAX_TOTAL_BYTES as a header.
+            total += member.raw.len() + usize::from(seen > 1);
             if seen > MAX_ENTRIES || total > MAX_TOTAL_BYTES {
                 break 'headers;
             }
@@ -371,7 +374,7 @@ mod tests {
                     continue;
                 }
                 seen += 1;
-                total += member.len();
+                total += member.len() + usize::from(seen > 1);
                 if seen > MAX_ENTRIES || total > MAX_TOTAL_BYTES {
                     break 'headers;
                 }

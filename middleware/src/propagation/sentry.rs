@@ -61,8 +61,12 @@ pub struct SentryDsc {
 
 impl SentryDsc {
     /// Builds a DSC from comma-separated `sentry-*` members (as they appear in `baggage`).
-    /// Returns `None` if any member is not a `sentry-` member or not visible ASCII.
+    /// Returns `None` if any member is not a `sentry-` member or not visible ASCII, or if they
+    /// are longer than a `baggage` header may be ([`MAX_TOTAL_BYTES`](super::MAX_TOTAL_BYTES)).
     pub fn from_members(members: &str) -> Option<Self> {
+        if members.len() > super::MAX_TOTAL_BYTES {
+            return None;
+        }
         let header = HeaderValue::from_str(members).ok()?;
         let dsc = SentryDsc {
             trace_id: None,
@@ -211,6 +215,8 @@ mod tests {
         assert_eq!(dsc.get("sentry-release"), Some("a%20b"));
         assert_eq!(dsc.iter().count(), 3);
         assert!(SentryDsc::from_members("other=1").is_none());
+        let long = format!("sentry-x={}", "v".repeat(super::super::MAX_TOTAL_BYTES));
+        assert!(SentryDsc::from_members(&long).is_none());
         assert!(SentryDsc::from_members("").is_none());
     }
 

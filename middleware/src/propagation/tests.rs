@@ -434,6 +434,38 @@ fn uberctx_written_only_without_baggage_format() {
 }
 
 #[test]
+fn a_forwarded_dsc_at_the_size_limit_stays_within_it() {
+    // 100 Sentry members of 91 bytes: the member bytes pass 8192 after 90 of them, and the
+    // commas between those 90 must count too, or the forwarded header is 8279 bytes.
+    let members: Vec<String> = (0..100)
+        .map(|i| format!("sentry-k{i:02}={}", "v".repeat(80)))
+        .collect();
+    let value = members.join(",");
+    let cx = Propagator::default().extract(&headers(&[
+        ("sentry-trace", format!("{TRACE}-{SPAN}-1").as_bytes()),
+        ("baggage", value.as_bytes()),
+    ]));
+    let dsc = cx.get::<SentryDsc>().unwrap();
+    assert!(
+        dsc.as_str().len() <= MAX_TOTAL_BYTES,
+        "{}",
+        dsc.as_str().len()
+    );
+    assert_eq!(
+        dsc.iter().count(),
+        89,
+        "89 members and 88 commas fit in 8192 bytes"
+    );
+    let mut out = HeaderMap::new();
+    Propagator::default().inject(&cx, &mut out);
+    assert!(
+        out["baggage"].len() <= MAX_TOTAL_BYTES,
+        "{}",
+        out["baggage"].len()
+    );
+}
+
+#[test]
 fn baggage_limits_on_inject_keep_dsc() {
     let mut bag = Baggage::new();
     for i in 0..3 {
