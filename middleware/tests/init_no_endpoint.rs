@@ -62,6 +62,23 @@ fn no_endpoint_creates_spans_propagates_and_says_so_once() {
         carrier.get("traceparent").map(String::as_str),
         Some(traceparent)
     );
+    // Without Sentry, extraction leaves out Sentry's propagation context (only Sentry's span
+    // processor reads it): the remote parent is there, the value is not.
+    let incoming: http::HeaderMap = [(
+        http::header::HeaderName::from_static("sentry-trace"),
+        http::HeaderValue::from_static("771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1"),
+    )]
+    .into_iter()
+    .collect();
+    let parent = tracebridge::global::settings()
+        .propagator
+        .extract(&incoming);
+    assert_eq!(
+        parent.span().span_context().trace_id().to_string(),
+        "771a43a4192642f0b136d5159a501700"
+    );
+    assert!(parent.get::<sentry::TracePropagationContext>().is_none());
+
     drop(_e);
     drop(span);
     drop(guard);
