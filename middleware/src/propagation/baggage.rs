@@ -222,7 +222,12 @@ impl<'a> DscMembers<'a> {
         if self.copied.is_empty() {
             let run = self.run?;
             let whole = run.start == 0 && run.end == run.value.len();
-            if let Some(h) = run.header.filter(|h| whole && h.as_bytes() == run.value) {
+            // `header` is the value's own `HeaderValue` (the source pairs them), so the address
+            // says it is the same bytes without comparing them.
+            if let Some(h) = run
+                .header
+                .filter(|h| whole && std::ptr::eq(h.as_bytes(), run.value))
+            {
                 return Some(h.clone());
             }
             return HeaderValue::from_bytes(&run.value[run.start..run.end]).ok();

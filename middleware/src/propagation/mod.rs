@@ -660,11 +660,13 @@ trait Source {
     /// Every value of the header, in order.
     fn values<'a>(&'a self, name: &HeaderName) -> impl Iterator<Item = &'a [u8]>;
     /// Like [`Source::values`], each with its `HeaderValue` when the source holds them (so a
-    /// value can be kept without copying it).
+    /// value can be kept without copying it); sources of plain strings have none.
     fn values_with_headers<'a>(
         &'a self,
         name: &HeaderName,
-    ) -> impl Iterator<Item = (&'a [u8], Option<&'a HeaderValue>)>;
+    ) -> impl Iterator<Item = (&'a [u8], Option<&'a HeaderValue>)> {
+        self.values(name).map(|v| (v, None))
+    }
     /// Calls `f(rest of name, value)` for each header whose name starts with `prefix`.
     fn for_each_prefixed(&self, prefix: &str, f: impl FnMut(&str, &[u8]));
 }
@@ -704,13 +706,6 @@ impl Source for ExtractorSource<'_> {
             .unwrap_or_default()
             .into_iter()
             .map(str::as_bytes)
-    }
-
-    fn values_with_headers<'a>(
-        &'a self,
-        name: &HeaderName,
-    ) -> impl Iterator<Item = (&'a [u8], Option<&'a HeaderValue>)> {
-        self.values(name).map(|v| (v, None))
     }
 
     fn for_each_prefixed(&self, prefix: &str, mut f: impl FnMut(&str, &[u8])) {
