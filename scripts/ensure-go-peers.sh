@@ -4,11 +4,12 @@
 # is newer than the module's files. Tests find them at target/interop/<name> (or through
 # $TRACEBRIDGE_GO_PEERS, a directory).
 #   sentry-peer — sentry-go with tracing (sentryhttp): continues sentry-trace + baggage (DSC)
+#   jaeger-peer — opentracing + jaeger-client-go: uber-trace-id + uberctx-*, spans to Jaeger (Thrift HTTP)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 mod="$root/interop/go"
 out="${TRACEBRIDGE_GO_PEERS:-$root/target/interop}"
-peers=(sentry-peer)
+peers=(sentry-peer jaeger-peer)
 
 newest="$(find "$mod" -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) -printf '%T@\n' | sort -n | tail -1)"
 stale=0

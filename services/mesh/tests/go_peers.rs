@@ -1,7 +1,8 @@
 //! Rust services among Go services: the Go peers of interop/go (scripts/ensure-go-peers.sh
 //! builds them into target/interop/), real processes on free ports.
 //!
-//! Built so far: `sentry-peer`, a sentry-go service (sentryhttp, tracing on) standing in for c's
+//! Built so far: `jaeger-peer` (opentracing + jaeger-client-go) calling Rust a, see the last
+//! test; and `sentry-peer`, a sentry-go service (sentryhttp, tracing on) standing in for c's
 //! HTTP endpoint — Rust b calls it as `C_HTTP_URL`. What Rust emits, Go continues: its
 //! transaction has the trace id and b's CLIENT span as parent, and the head SDK's Sentry DSC
 //! arrives unchanged at it.
@@ -168,5 +169,116 @@ async fn rust_b_calls_the_sentry_go_peer_which_continues_the_trace_and_keeps_the
         let envelope_dsc = envelope.trace_header().expect("a DSC on the envelope");
         assert_eq!(envelope_dsc["trace_id"], trace_id.as_str(), "{format}");
     }
+    drop(peer);
+}
+
+/// jaeger-peer (opentracing + jaeger-client-go, spans reported to Jaeger's Thrift HTTP
+/// receiver) calls Rust a with `uber-trace-id` + `uberctx-tenant`: what Go emits, Rust continues.
+/// Jaeger holds ONE trace with the Go spans and the Rust spans (exported by OTLP through the
+/// tee), every parent exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jaeger_client_go_peer_calls_rust_a_and_jaeger_holds_one_trace_of_go_and_rust_spans() {
+    use tracebridge_testkit::jaeger::Jaeger;
+    use tracebridge_testkit::Forward;
+
+    let jaeger = Jaeger::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let tee = OtlpReceiver::start_forwarding(Forward {
+        grpc: Some(jaeger.otlp_grpc_endpoint()),
+        http: None,
+    })
+    .await
+    .unwrap();
+    let t = start_with(tee, &[]).await;
+    let upstream = format!("{}/trace", t.a_url);
+    let thrift = jaeger.jaeger_thrift_http_url();
+    let peer = GoPeer::start(
+        "jaeger-peer",
+        &[
+            ("JAEGER_ENDPOINT", thrift.as_str()),
+            ("UPSTREAM_URL", upstream.as_str()),
+        ],
+    );
+    let answer: serde_json::Value = t
+        .client
+        .get(format!("http://{}/call", peer.addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["upstream_status"], 200, "{answer}");
+    let field = |k: &str| {
+        answer[k]
+            .as_str()
+            .unwrap_or_else(|| panic!("{k} in {answer}"))
+            .to_owned()
+    };
+    let (trace_id, go_server, go_client) = (
+        field("trace_id"),
+        field("server_span_id"),
+        field("client_span_id"),
+    );
+    assert_eq!(
+        field("server_parent_id"),
+        "0000000000000000",
+        "the Go peer starts the trace"
+    );
+    // What Go sent: jaeger-client-go's header, 128-bit trace id, its CLIENT span, sampled.
+    let sent = &answer["sent"];
+    let uber = sent["Uber-Trace-Id"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"));
+    let fields: Vec<&str> = uber.split(':').collect();
+    assert_eq!(fields.len(), 4, "{uber}");
+    assert_eq!(format!("{:0>32}", fields[0]), trace_id, "{uber}");
+    assert_eq!(format!("{:0>16}", fields[1]), go_client, "{uber}");
+    assert_eq!(format!("{:0>16}", fields[2]), go_server, "{uber}");
+    assert_eq!(fields[3], "1", "{uber}");
+    assert_eq!(sent["Uberctx-Tenant"][0], "acme", "{answer}");
+
+    // Rust continues: the whole a → b → c tree, a's SERVER span a child of Go's CLIENT span.
+    let trace = t.trace(&trace_id, 11).await;
+    trace.assert_len(11);
+    trace.assert_connected();
+    let a_server = trace.expect_exact("service-a", "GET /trace");
+    assert_eq!(a_server.parent_span_id.as_deref(), Some(go_client.as_str()));
+
+    // One trace in Jaeger: 2 Go spans (Thrift) + 11 Rust spans (OTLP), parents exact.
+    let got = jaeger
+        .wait_for_trace(&trace_id, 13, SPAN_WAIT)
+        .await
+        .unwrap();
+    assert_eq!(got.spans.len(), 13, "{}", got.dump());
+    assert_eq!(
+        got.services(),
+        ["go-jaeger-peer", "service-a", "service-b", "service-c"]
+    );
+    let go_s = got.expect_exact("go-jaeger-peer", "GET /call");
+    let go_c = got.expect_exact("go-jaeger-peer", "GET");
+    assert_eq!(go_s.span_id, go_server);
+    assert_eq!(go_s.parent_span_id, None, "{}", got.dump());
+    assert_eq!(go_s.tag_str("span.kind"), Some("server"));
+    assert_eq!(go_c.span_id, go_client);
+    assert_eq!(go_c.parent_span_id.as_deref(), Some(go_server.as_str()));
+    assert_eq!(go_c.tag_str("span.kind"), Some("client"));
+    let rust_root = got
+        .by_id(&a_server.span_id)
+        .expect("a's SERVER span in Jaeger");
+    assert_eq!(
+        rust_root.parent_span_id.as_deref(),
+        Some(go_client.as_str())
+    );
+    // The Rust part of Jaeger's trace is exactly what the receiver holds.
+    let rust_only = tracebridge_testkit::jaeger::JaegerTrace {
+        trace_id: got.trace_id.clone(),
+        spans: got
+            .spans
+            .iter()
+            .filter(|s| s.service_name != "go-jaeger-peer")
+            .cloned()
+            .collect(),
+    };
+    rust_only.assert_same_as(&trace);
     drop(peer);
 }
