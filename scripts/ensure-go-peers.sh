@@ -5,11 +5,12 @@
 # $TRACEBRIDGE_GO_PEERS, a directory).
 #   sentry-peer — sentry-go with tracing (sentryhttp): continues sentry-trace + baggage (DSC)
 #   jaeger-peer — opentracing + jaeger-client-go: uber-trace-id + uberctx-*, spans to Jaeger (Thrift HTTP)
+#   otel-peer   — OpenTelemetry Go: ping.PingB over gRPC (otelgrpc) calling C_HTTP_URL/work (otelhttp), OTLP
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 mod="$root/interop/go"
 out="${TRACEBRIDGE_GO_PEERS:-$root/target/interop}"
-peers=(sentry-peer jaeger-peer)
+peers=(sentry-peer jaeger-peer otel-peer)
 
 newest="$(find "$mod" -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) -printf '%T@\n' | sort -n | tail -1)"
 stale=0

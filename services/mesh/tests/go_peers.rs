@@ -282,3 +282,126 @@ async fn the_jaeger_client_go_peer_calls_rust_a_and_jaeger_holds_one_trace_of_go
     rust_only.assert_same_as(&trace);
     drop(peer);
 }
+
+/// The mixed mesh: Go (jaeger-client-go) → Rust a → gRPC → Go (OpenTelemetry Go, in b's place
+/// as `B_URL`) → HTTP → Rust c (`C_HTTP_URL`), and Rust a → gRPC → Rust c. The OpenTelemetry Go
+/// peer runs with ONE propagator at a time (`OTEL_PROPAGATORS` = tracecontext, jaeger, b3), so
+/// each hop proves both directions for that format: what Rust a emits, Go extracts (Go's SERVER
+/// span is a child of a's CLIENT span), and what Go emits, Rust c continues (c's SERVER span is
+/// a child of Go's CLIENT span). Jaeger holds one trace: 2 spans from jaeger-client-go (Thrift)
+/// and 11 OTLP spans (Rust and Go), the OTLP part exactly as the receiver decoded it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_mesh_go_a_rust_a_go_b_rust_c_is_one_trace_in_jaeger_for_each_go_propagator() {
+    use tracebridge_testkit::jaeger::{free_ports, Jaeger, JaegerTrace};
+    use tracebridge_testkit::Forward;
+
+    let jaeger = Jaeger::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let tee = OtlpReceiver::start_forwarding(Forward {
+        grpc: Some(jaeger.otlp_grpc_endpoint()),
+        http: None,
+    })
+    .await
+    .unwrap();
+    let otlp = tee.grpc_endpoint();
+    let go_b_addr = free_ports(1).unwrap()[0].to_string();
+    let b_url = format!("http://{go_b_addr}");
+    let t = start_with(tee, &[("B_URL", b_url.as_str())]).await;
+    let c_http = format!("http://{}", t.mesh.ports.c_http);
+    let upstream = format!("{}/trace", t.a_url);
+    let thrift = jaeger.jaeger_thrift_http_url();
+    let go_a = GoPeer::start(
+        "jaeger-peer",
+        &[
+            ("JAEGER_ENDPOINT", thrift.as_str()),
+            ("UPSTREAM_URL", upstream.as_str()),
+        ],
+    );
+
+    for propagator in ["tracecontext", "jaeger", "b3"] {
+        let go_b = GoPeer::start(
+            "otel-peer",
+            &[
+                ("B_LISTEN", go_b_addr.as_str()),
+                ("C_HTTP_URL", c_http.as_str()),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.as_str()),
+                ("OTEL_PROPAGATORS", propagator),
+            ],
+        );
+        let answer: serde_json::Value = t
+            .client
+            .get(format!("http://{}/call", go_a.addr))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["upstream_status"], 200, "{propagator}: {answer}");
+        let trace_id = answer["trace_id"].as_str().unwrap().to_owned();
+        let go_a_client = answer["client_span_id"].as_str().unwrap().to_owned();
+
+        let trace = t.trace(&trace_id, 11).await;
+        trace.assert_len(11);
+        let a_server = trace.expect_exact("service-a", "GET /trace");
+        assert_eq!(
+            a_server.parent_span_id.as_deref(),
+            Some(go_a_client.as_str()),
+            "{propagator}: Rust a continues jaeger-client-go's CLIENT span\n{}",
+            trace.dump()
+        );
+        let a_to_b = trace.expect_exact("service-a", "ping.PingB/Ping");
+        let go_b_server = trace.expect_exact("go-otel-peer", "ping.PingB/Ping");
+        assert_eq!(go_b_server.kind, SpanKind::Server);
+        trace.assert_child_of(go_b_server, a_to_b);
+        let go_b_clients: Vec<_> = trace
+            .spans()
+            .iter()
+            .filter(|s| s.service_name == "go-otel-peer" && s.kind == SpanKind::Client)
+            .collect();
+        assert_eq!(go_b_clients.len(), 1, "{propagator}\n{}", trace.dump());
+        let go_b_client = go_b_clients[0];
+        trace.assert_child_of(go_b_client, go_b_server);
+        let c_work = trace.expect_exact("service-c", "GET /work");
+        trace.assert_child_of(c_work, go_b_client);
+        let trace3: Vec<_> = trace.find_all("service-c", "trace3");
+        assert_eq!(trace3.len(), 2, "{}", trace.dump());
+        let c_grpc = trace.expect_exact("service-c", "ping.PingC/Ping");
+        trace.assert_child_of(c_grpc, trace.expect_exact("service-a", "ping.PingC/Ping"));
+        assert!(
+            trace.spans().iter().all(|s| !s.status.is_error()),
+            "{propagator}\n{}",
+            trace.dump()
+        );
+
+        // Jaeger: one trace of every service, parents exact, the OTLP part as received.
+        let got = jaeger
+            .wait_for_trace(&trace_id, 13, SPAN_WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{propagator}: {e}"));
+        assert_eq!(got.spans.len(), 13, "{}", got.dump());
+        assert_eq!(
+            got.services(),
+            ["go-jaeger-peer", "go-otel-peer", "service-a", "service-c"]
+        );
+        let go_a_server = got.expect_exact("go-jaeger-peer", "GET /call");
+        assert_eq!(go_a_server.parent_span_id, None);
+        assert_eq!(
+            got.expect_exact("go-jaeger-peer", "GET")
+                .parent_span_id
+                .as_deref(),
+            Some(go_a_server.span_id.as_str())
+        );
+        JaegerTrace {
+            trace_id: got.trace_id.clone(),
+            spans: got
+                .spans
+                .iter()
+                .filter(|s| s.service_name != "go-jaeger-peer")
+                .cloned()
+                .collect(),
+        }
+        .assert_same_as(&trace);
+        drop(go_b);
+    }
+    drop(go_a);
+}
