@@ -665,3 +665,52 @@ proptest! {
         assert_matches_reference(&resource, &spans);
     }
 }
+
+/// The bytes opentelemetry-otlp's http/protobuf exporter really POSTs for the same batch (one
+/// scope: identical bytes; two scopes: the same message, scope groups normalised).
+#[tokio::test]
+async fn bytes_equal_what_opentelemetry_otlp_posts() {
+    use opentelemetry_otlp::{Protocol, WithExportConfig};
+    use opentelemetry_sdk::trace::SpanExporter as _;
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<bytes::Bytes>();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: bytes::Bytes| {
+            let tx = tx.clone();
+            async move {
+                tx.send(body).unwrap();
+                ""
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let resource = resource();
+    let mut exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(format!("http://{addr}/v1/traces"))
+        .build()
+        .unwrap();
+    exporter.set_resource(&resource);
+    let mut encoder = Encoder::new(&resource);
+
+    let one_scope = vec![full_span(), full_span()];
+    exporter.export(one_scope.clone()).await.unwrap();
+    let posted = rx.recv().await.unwrap();
+    assert!(posted[..] == ours(&mut encoder, &one_scope)[..]);
+
+    let mut other = full_span();
+    other.instrumentation_scope = InstrumentationScope::builder("other").build();
+    let two_scopes = vec![full_span(), other];
+    exporter.export(two_scopes.clone()).await.unwrap();
+    let posted = rx.recv().await.unwrap();
+    assert_eq!(
+        normalize(decode(&ours(&mut encoder, &two_scopes))),
+        normalize(decode(&posted))
+    );
+    server.abort();
+}
