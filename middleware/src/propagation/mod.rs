@@ -28,10 +28,10 @@
 //! (`-1`/`-0` from our span).
 //!
 //! **W3C Trace Context Level 2.** `tracestate` follows the Level 2 key grammar and is inherited
-//! with duplicated keys ([`traceparent`](self) module docs); the `random` flag (0x02) is kept on
+//! with duplicated keys (`traceparent` module docs); the `random` flag (0x02) is kept on
 //! every outgoing `traceparent` and in `traceresponse` for a trace that came with it or that a
 //! layer started, sampled or not, where the SDK's span context loses it
-//! ([`keep_random_flag`]). `jaeger-debug-id` without a trace context forces sampling and is
+//! (`keep_random_flag`). `jaeger-debug-id` without a trace context forces sampling and is
 //! kept for the root span's attribute (`jaeger` module docs). W3C baggage members past
 //! OpenTelemetry's 64-entry [`Baggage`] are kept verbatim beside it and forwarded, up to the W3C
 //! limits (`baggage` module docs).
