@@ -5,7 +5,7 @@
 //   node scripts/view.mjs --view http://127.0.0.1:V --page http://127.0.0.1:A/ --trace ID
 //                         --incoming ID2 --shots DIR [--timeout-ms 90000] [--chromium /usr/bin/chromium]
 //
-// 1. the search page: every trace, then "Errors only" → the rows left (screenshot view-search.png);
+// 1. the search page: every trace (screenshot view-search.png), then "Errors only" → the rows left;
 // 2. opens trace ID from the filtered list, clicks service-c's `ping.PingC/Ping` span and reads
 //    its `rpc.grpc.status_code` and status from the details (screenshot view-trace.png); then
 //    trace ID2 (one that came with a parent in its headers): the spans marked as having the
@@ -67,11 +67,11 @@ async function main() {
     await page.goto(`${opts.view}/`, { waitUntil: "load" });
     await page.waitForFunction(() => Number(document.body.dataset.rows) >= 6);
     const allRows = await rowIds();
+    await page.screenshot({ path: join(opts.shots, "view-search.png") });
     await page.check("#errors-only");
     await page.waitForFunction(() => (document.body.dataset.query || "").includes("tag=error%3Atrue"));
     const errorRows = await rowIds();
     const errorQuery = await page.getAttribute("body", "data-query");
-    await page.screenshot({ path: join(opts.shots, "view-search.png") });
 
     // 2. The failing trace, and c's server span of ping.PingC/Ping.
     await Promise.all([

@@ -107,7 +107,8 @@ function render(traces, query) {
       View.el("td", { class: "num" }, r.spans),
       View.el("td", { class: r.errors ? "num errors" : "num" }, r.errors ? `${r.errors} error${r.errors > 1 ? "s" : ""}` : "–"),
       View.el("td", { class: "dur" },
-        View.el("span", { class: "dur-bar", style: `width:${Math.max(2, (100 * r.duration) / longest)}%` }),
+        View.el("span", { class: "dur-track" },
+          View.el("span", { class: "dur-bar", style: `width:${Math.max(3, (100 * r.duration) / longest).toFixed(1)}%` })),
         View.el("span", { class: "dur-text" }, View.duration(r.duration))),
       View.el("td", {}, View.el("code", { class: "id" }, r.id)));
   }));
