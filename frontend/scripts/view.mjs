@@ -10,8 +10,9 @@
 //    its `rpc.grpc.status_code` and status from the details (screenshot view-trace.png); then
 //    trace ID2 (one that came with a parent in its headers): the spans marked as having the
 //    incoming remote parent, and the first one's parent as the details show it;
-// 3. the demo page on service a: "Call the mesh", then its trace link, which opens the view in
-//    a new tab; reads the trace id the view shows (screenshot view-linked.png).
+// 3. the demo page on service a: "Call the mesh" — its trace shows up in a search tab opened at
+//    the start, without a reload — then its trace link, which opens the view in a new tab;
+//    reads the trace id the view shows (screenshot view-linked.png).
 //
 // Output: { allRows, errorRows, errorQuery, openedTraceId, spanCount, statusCode, spanStatus,
 //   spanParent, incomingInFailing, incomingRows, incomingParent, demoTraceId, demoLink, linkedUrl, linkedTraceId, linkedW3c, pageErrors }
@@ -62,6 +63,12 @@ async function main() {
     const page = context.pages()[0] ?? (await context.newPage());
     page.on("pageerror", (err) => pageErrors.push(`${page.url()}: ${err.message}`));
     const rowIds = () => page.$$eval("#results tbody tr", (rows) => rows.map((r) => r.dataset.traceId));
+
+    // A search tab left open: the trace the demo page makes in step 3 must appear in it
+    // without a reload.
+    const live = await context.newPage();
+    await live.goto(`${opts.view}/`, { waitUntil: "load" });
+    await live.waitForFunction(() => Number(document.body.dataset.rows) >= 6);
 
     // 1. Search: all traces (the demo sent six), then errors only.
     await page.goto(`${opts.view}/`, { waitUntil: "load" });
@@ -115,11 +122,14 @@ async function main() {
     await page.waitForFunction((n) => Number(document.body.dataset.calls) > n, before);
     // The page shows the link (or not) before it counts the call as done.
     const demoTraceId = (await page.textContent("#trace-id")).trim();
+    await live.waitForSelector(`#results tr[data-trace-id="${demoTraceId}"]`, { timeout: 20000 }).catch(() => {});
+    const liveRows = await live.$$eval("#results tbody tr", (rows) => rows.map((r) => r.dataset.traceId));
+    const liveReloads = await live.evaluate(() => performance.getEntriesByType("navigation").length);
     const demoLink = (await page.isVisible("#jaeger-link")) ? await page.getAttribute("#jaeger-link", "href") : null;
     if (!demoLink) {
       process.stdout.write(`${JSON.stringify({ allRows, errorRows, errorQuery, openedTraceId, spanCount,
         statusCode, spanStatus, spanParent, incomingInFailing, incomingRows: incoming, incomingParent,
-        demoTraceId, demoLink, pageErrors })}\n`);
+        demoTraceId, demoLink, liveRows, pageErrors })}\n`);
       return;
     }
     const [linked] = await Promise.all([context.waitForEvent("page"), page.click("#jaeger-link")]);
@@ -132,7 +142,7 @@ async function main() {
 
     const result = {
       allRows, errorRows, errorQuery, openedTraceId, spanCount, statusCode, spanStatus, spanParent,
-      incomingInFailing, incomingRows: incoming, incomingParent, demoTraceId, demoLink, linkedUrl, linkedTraceId, linkedW3c, pageErrors,
+      incomingInFailing, incomingRows: incoming, incomingParent, demoTraceId, demoLink, liveRows, liveReloads, linkedUrl, linkedTraceId, linkedW3c, pageErrors,
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {

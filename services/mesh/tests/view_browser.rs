@@ -2,7 +2,8 @@
 //! `frontend/scripts/view.mjs`): `mesh --serve --free-ports` runs; the search page lists the
 //! demo's traces, "Errors only" leaves the failing one, its trace page shows c's
 //! `ping.PingC/Ping` span with `rpc.grpc.status_code` 13; a trace that came with a parent in its
-//! headers marks that incoming remote parent; and the demo page's trace link (its
+//! headers marks that incoming remote parent; a search tab left open shows the demo page's new
+//! trace without a reload; and the demo page's trace link (its
 //! `JAEGER_UI_URL`, which `mesh --serve` points at the view) opens the view on that trace.
 //!
 //! Screenshots of each page go to `$TRACEBRIDGE_VIEW_SCREENSHOTS` when set (the docs' images:
@@ -290,6 +291,11 @@ async fn the_view_finds_the_failing_trace_shows_span_details_and_opens_from_the_
     let demo = r["demoTraceId"].as_str().unwrap();
     assert_eq!(demo.len(), 32, "{r:#}");
     assert!(demo.bytes().all(|b| b.is_ascii_hexdigit()), "{r:#}");
+    // The search tab opened before the call lists the new trace without a reload (with the
+    // traces of the page's own loads: a traces every route but /healthz).
+    let live = strs(&r["liveRows"]);
+    assert!(live.iter().any(|id| id == demo), "{r:#}");
+    assert_eq!(r["liveReloads"], 1, "{r:#}");
     assert_eq!(
         r["demoLink"],
         format!("{view}/trace/{demo}").as_str(),
