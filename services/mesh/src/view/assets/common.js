@@ -5,7 +5,7 @@
 const View = {
   // Duration from microseconds: "840 µs", "12.3 ms", "1.52 s".
   duration(us) {
-    if (us < 1000) return `${Math.round(us)} µs`;
+    if (Math.round(us) < 1000) return `${Math.round(us)} µs`;
     if (us < 1e6) return `${(us / 1000).toFixed(us < 1e4 ? 2 : 1)} ms`;
     return `${(us / 1e6).toFixed(2)} s`;
   },
