@@ -382,7 +382,7 @@ fn normalize(mut body: Value) -> Value {
         if data.iter().all(Value::is_string) {
             data.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
         }
-        for trace in data.iter_mut().filter(|t| t.is_object()) {
+        for trace in data.iter_mut().filter(|t| t.get("spans").is_some()) {
             let processes = trace["processes"].take();
             let spans = trace["spans"].as_array_mut().expect("spans");
             for span in spans.iter_mut() {
@@ -391,7 +391,11 @@ fn normalize(mut body: Value) -> Value {
             }
             spans.sort_by(|a, b| a["spanID"].as_str().cmp(&b["spanID"].as_str()));
         }
-        data.sort_by(|a, b| a["traceID"].as_str().cmp(&b["traceID"].as_str()));
+        data.sort_by(|a, b| match (a.get("traceID"), b.get("traceID")) {
+            (Some(x), Some(y)) => x.as_str().cmp(&y.as_str()),
+            // `/api/operations` objects: by their text.
+            _ => a.to_string().cmp(&b.to_string()),
+        });
     }
     body
 }
@@ -478,6 +482,8 @@ async fn the_views_jaeger_api_answers_what_jaeger_answers_for_the_same_spans() {
         "/api/services/svc-front/operations".to_owned(),
         "/api/services/svc-back/operations".to_owned(),
         "/api/services/nobody/operations".to_owned(),
+        "/api/operations?service=svc-back".to_owned(),
+        "/api/operations?service=svc-front&spanKind=server".to_owned(),
         format!("/api/traces?service=svc-front&{window}"),
         format!("/api/traces?service=svc-back&{window}"),
         format!("/api/traces?service=svc-back&operation=GET%20%2Fwork&{window}"),
