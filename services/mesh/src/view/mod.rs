@@ -1,12 +1,12 @@
 //! `mesh --serve`'s trace explorer over the embedded OTLP receiver, in Jaeger's shape so the
 //! rest of the product works against it when no Jaeger runs:
 //!
-//! - pages ([`pages`]): `/` and `/search` (find traces by service, operation, errors, minimum
+//! - pages (`pages.rs`): `/` and `/search` (find traces by service, operation, errors, minimum
 //!   duration or id; new traces appear without a reload) and `/trace/{id}` (waterfall, span
 //!   details), plain HTML/CSS/JS embedded in the binary — no CDN, no build step;
-//! - JSON ([`api`]): Jaeger's query API — `/api/services`, `/api/services/{service}/operations`,
+//! - JSON (`api.rs`): Jaeger's query API — `/api/services`, `/api/services/{service}/operations`,
 //!   `/api/operations`, `/api/traces?service=…`, `/api/traces/{id}` — in the JSON Jaeger v2
-//!   returns for the same spans ([`jaeger`], [`search`]), and `/api/view/traces/{id}` with every
+//!   returns for the same spans (`jaeger.rs`, `search.rs`), and `/api/view/traces/{id}` with every
 //!   field the receiver decoded.
 //!
 //! `mesh --serve` binds the view before it starts the services so their `JAEGER_UI_URL` can
@@ -21,10 +21,10 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tracebridge_testkit::OtlpReceiver;
 
-pub mod api;
-pub mod jaeger;
-pub mod pages;
-pub mod search;
+mod api;
+mod jaeger;
+mod pages;
+mod search;
 
 /// The view's routes over `receiver`.
 pub fn router(receiver: Arc<OtlpReceiver>) -> Router {
