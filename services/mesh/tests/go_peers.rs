@@ -191,11 +191,13 @@ async fn the_jaeger_client_go_peer_calls_rust_a_and_jaeger_holds_one_trace_of_go
     let t = start_with(tee, &[]).await;
     let upstream = format!("{}/trace", t.a_url);
     let thrift = jaeger.jaeger_thrift_http_url();
+    let b_grpc = t.mesh.ports.b.to_string();
     let peer = GoPeer::start(
         "jaeger-peer",
         &[
             ("JAEGER_ENDPOINT", thrift.as_str()),
             ("UPSTREAM_URL", upstream.as_str()),
+            ("UPSTREAM_GRPC", b_grpc.as_str()),
         ],
     );
     let answer: serde_json::Value = t
@@ -280,6 +282,66 @@ async fn the_jaeger_client_go_peer_calls_rust_a_and_jaeger_holds_one_trace_of_go
             .collect(),
     };
     rust_only.assert_same_as(&trace);
+
+    // Over gRPC: jaeger-client-go's uber-trace-id + uberctx-tenant in the metadata of
+    // ping.PingB/Ping to Rust b, which continues it (b → c over HTTP under it).
+    let answer: serde_json::Value = t
+        .client
+        .get(format!("http://{}/call-grpc", peer.addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["upstream_status"], "OK", "{answer}");
+    let field = |k: &str| {
+        answer[k]
+            .as_str()
+            .unwrap_or_else(|| panic!("{k} in {answer}"))
+            .to_owned()
+    };
+    let (trace_id, go_server, go_client) = (
+        field("trace_id"),
+        field("server_span_id"),
+        field("client_span_id"),
+    );
+    let uber = answer["sent"]["uber-trace-id"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"));
+    assert_eq!(
+        uber,
+        format!(
+            "{}:{}:{}:1",
+            trace_id.trim_start_matches('0'),
+            go_client.trim_start_matches('0'),
+            go_server.trim_start_matches('0')
+        ),
+        "jaeger-client-go's header (hex without leading zeros)"
+    );
+    assert_eq!(answer["sent"]["uberctx-tenant"][0], "acme", "{answer}");
+    let trace = t.trace(&trace_id, 4).await;
+    trace.assert_len(4);
+    trace.assert_connected();
+    let b_server = trace.expect_exact("service-b", "ping.PingB/Ping");
+    assert_eq!(b_server.kind, SpanKind::Server);
+    assert_eq!(b_server.parent_span_id.as_deref(), Some(go_client.as_str()));
+    trace.assert_child_of(trace.expect_exact("service-b", "GET"), b_server);
+    let got = jaeger
+        .wait_for_trace(&trace_id, 6, SPAN_WAIT)
+        .await
+        .unwrap();
+    assert_eq!(got.spans.len(), 6, "{}", got.dump());
+    let go_c = got.expect_exact("go-jaeger-peer", "ping.PingB/Ping");
+    assert_eq!(go_c.tag_str("span.kind"), Some("client"));
+    assert_eq!(go_c.parent_span_id.as_deref(), Some(go_server.as_str()));
+    assert_eq!(
+        got.by_id(&b_server.span_id)
+            .unwrap()
+            .parent_span_id
+            .as_deref(),
+        Some(go_client.as_str())
+    );
     drop(peer);
 }
 
