@@ -415,6 +415,25 @@ async fn mixed_mesh_go_a_rust_a_go_b_rust_c_is_one_trace_in_jaeger_for_each_go_p
         let go_b_server = trace.expect_exact("go-otel-peer", "ping.PingB/Ping");
         assert_eq!(go_b_server.kind, SpanKind::Server);
         trace.assert_child_of(go_b_server, a_to_b);
+        // What Rust a sent, as the Go peer received it (it records the headers on its span):
+        // every configured format, each naming a's CLIENT span.
+        let got_header = |name: &str| {
+            go_b_server
+                .attr_str(&format!("peer.received.{name}"))
+                .unwrap_or_else(|| panic!("{propagator}: {name} not received\n{}", trace.dump()))
+        };
+        let (tid, sid) = (trace_id.as_str(), a_to_b.span_id.as_str());
+        assert_eq!(got_header("traceparent"), format!("00-{tid}-{sid}-01"));
+        assert_eq!(got_header("b3"), format!("{tid}-{sid}-1"));
+        assert_eq!(got_header("sentry-trace"), format!("{tid}-{sid}-1"));
+        let uber: Vec<String> = got_header("uber-trace-id")
+            .split(':')
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(uber.len(), 4, "{uber:?}");
+        assert_eq!(format!("{:0>32}", uber[0]), tid, "{uber:?}");
+        assert_eq!(format!("{:0>16}", uber[1]), sid, "{uber:?}");
+        assert_eq!(uber[3], "1", "{uber:?}");
         let go_b_clients: Vec<_> = trace
             .spans()
             .iter()

@@ -1,5 +1,6 @@
 // Command otel-peer is a Go service instrumented with OpenTelemetry Go, for tracebridge's
-// interop tests: it implements ping.PingB over gRPC (otelgrpc server handler) and, like Rust
+// interop tests: it implements ping.PingB over gRPC (otelgrpc server handler; the trace headers
+// it received are recorded as peer.received.* attributes of that span) and, like Rust
 // service-b, calls GET {C_HTTP_URL}/work over HTTP (otelhttp transport). Propagation follows
 // OTEL_PROPAGATORS (autoprop: tracecontext, baggage, jaeger, b3, b3multi); spans are exported by
 // OTLP/gRPC to OTEL_EXPORTER_OTLP_ENDPOINT as service OTEL_SERVICE_NAME (default go-otel-peer).
@@ -25,12 +26,15 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/contrib/propagators/autoprop"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"tracebridge.local/interop/pingpb"
@@ -43,6 +47,16 @@ type pingB struct {
 }
 
 func (p *pingB) Ping(ctx context.Context, req *pingpb.PingRequest) (*pingpb.PingReply, error) {
+	// Echo what arrived, as attributes of the SERVER span, so a test can assert the exact ids
+	// the Rust caller sent in each format.
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		span := trace.SpanFromContext(ctx)
+		for _, name := range []string{"traceparent", "uber-trace-id", "b3", "sentry-trace", "baggage"} {
+			if values := md.Get(name); len(values) > 0 {
+				span.SetAttributes(attribute.String("peer.received."+name, strings.Join(values, ",")))
+			}
+		}
+	}
 	if req.GetFail() {
 		return nil, status.Error(codes.Internal, "go-otel-peer failed on request (fail=b)")
 	}
