@@ -4,6 +4,8 @@
 //!   into [`SpanRecord`]s kept in memory (what Jaeger would ingest).
 //! - [`SentryReceiver`]: a Sentry ingestion endpoint (envelopes and legacy store events) that
 //!   keeps errors *and* transactions, with their `trace` headers, for trace-id assertions.
+//! - [`jaeger`]: a real Jaeger v2 process on free ports and its query API, compared span by
+//!   span with what the [`OtlpReceiver`] (also a tee: [`OtlpReceiver::start_forwarding`]) saw.
 //! - [`faults`]: misbehaving backends — a closed port, a black hole, a slow proxy.
 //! - [`waterfall`]: the terminal and HTML waterfall views the `mesh` demo shows.
 //! - [`trace`]: trace trees ([`trace::Trace`]) with assertions that dump the tree on failure.
@@ -37,6 +39,7 @@
 #![warn(missing_docs)]
 
 pub mod faults;
+pub mod jaeger;
 pub mod otlp;
 pub mod record;
 pub mod sentry;
@@ -44,6 +47,6 @@ mod store;
 pub mod trace;
 pub mod waterfall;
 
-pub use otlp::OtlpReceiver;
+pub use otlp::{Forward, OtlpReceiver};
 pub use record::{AttrValue, EventRecord, LinkRecord, SpanKind, SpanRecord, Status};
 pub use sentry::SentryReceiver;

@@ -9,6 +9,10 @@
 //!   (`application/x-protobuf`) or OTLP/JSON (`application/json`), optionally
 //!   `Content-Encoding: gzip` or `deflate`.
 //!
+//! With [`OtlpReceiver::start_forwarding`] it is also a tee: every export it receives is
+//! forwarded, in the protocol it arrived in, to another OTLP endpoint (a real Jaeger) before it
+//! is answered, so a test sees the very same spans in memory and in that backend.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
@@ -26,7 +30,7 @@
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -35,6 +39,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -63,6 +68,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct OtlpReceiver {
     store: Arc<Store<SpanRecord>>,
+    forward_errors: Arc<Mutex<Vec<String>>>,
     grpc_addr: SocketAddr,
     http_addr: SocketAddr,
     servers: Vec<Server>,
@@ -95,13 +101,36 @@ impl OtlpReceiver {
         OtlpReceiver::start_on(any, any).await
     }
 
+    /// Starts a tee on free loopback ports: every export is kept in memory *and* forwarded to
+    /// `forward` in the protocol it arrived in (gRPC to [`Forward::grpc`], HTTP bodies as sent —
+    /// protobuf or JSON, compressed or not — to [`Forward::http`]), before the exporter gets its
+    /// answer. A forwarding failure does not fail the export (the exporter would retry and
+    /// duplicate spans in memory); it is recorded in [`OtlpReceiver::forward_errors`].
+    pub async fn start_forwarding(forward: Forward) -> io::Result<OtlpReceiver> {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        OtlpReceiver::start_inner(any, any, Some(forward)).await
+    }
+
     /// Starts the gRPC server on `grpc_addr` and the HTTP server on `http_addr` (for a demo
     /// binary that wants the standard 4317/4318 ports, or any fixed address).
     pub async fn start_on(
         grpc_addr: SocketAddr,
         http_addr: SocketAddr,
     ) -> io::Result<OtlpReceiver> {
+        OtlpReceiver::start_inner(grpc_addr, http_addr, None).await
+    }
+
+    async fn start_inner(
+        grpc_addr: SocketAddr,
+        http_addr: SocketAddr,
+        forward: Option<Forward>,
+    ) -> io::Result<OtlpReceiver> {
         let store = Store::new();
+        let forward_errors = Arc::new(Mutex::new(Vec::new()));
+        let forwarder = match forward {
+            None => None,
+            Some(f) => Some(Arc::new(Forwarder::new(f, forward_errors.clone())?)),
+        };
 
         let grpc_listener = TcpListener::bind(grpc_addr).await?;
         let grpc_addr = grpc_listener.local_addr()?;
@@ -112,6 +141,7 @@ impl OtlpReceiver {
             let (stop, stopped) = oneshot::channel::<()>();
             let service = TraceServiceServer::new(GrpcTraceService {
                 store: store.clone(),
+                forwarder: forwarder.clone(),
             })
             .accept_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(MAX_BODY);
@@ -138,7 +168,10 @@ impl OtlpReceiver {
             let app = Router::new()
                 .route("/v1/traces", post(export_http))
                 .layer(DefaultBodyLimit::max(MAX_BODY))
-                .with_state(store.clone());
+                .with_state(HttpState {
+                    store: store.clone(),
+                    forwarder,
+                });
             let task = tokio::spawn(async move {
                 let result = axum::serve(http_listener, app)
                     .with_graceful_shutdown(async {
@@ -157,6 +190,7 @@ impl OtlpReceiver {
 
         Ok(OtlpReceiver {
             store,
+            forward_errors,
             grpc_addr,
             http_addr,
             servers: vec![grpc, http],
@@ -211,6 +245,15 @@ impl OtlpReceiver {
     /// Forgets every span received so far (the request count is kept).
     pub fn clear(&self) {
         self.store.clear();
+    }
+
+    /// Every failure to forward an export (see [`OtlpReceiver::start_forwarding`]), in order;
+    /// empty when every export reached the other endpoint or the receiver does not forward.
+    pub fn forward_errors(&self) -> Vec<String> {
+        self.forward_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Number of export requests received (gRPC and HTTP, including empty and malformed ones).
@@ -283,8 +326,100 @@ impl OtlpReceiver {
     }
 }
 
+/// Where a tee ([`OtlpReceiver::start_forwarding`]) forwards what it receives.
+#[derive(Clone, Debug, Default)]
+pub struct Forward {
+    /// OTLP/gRPC endpoint (e.g. `http://127.0.0.1:4317`) for exports received over gRPC;
+    /// `None` keeps them in memory only.
+    pub grpc: Option<String>,
+    /// OTLP/HTTP base endpoint (e.g. `http://127.0.0.1:4318`; `/v1/traces` is appended) for
+    /// exports received over HTTP; `None` keeps them in memory only.
+    pub http: Option<String>,
+}
+
+#[derive(Debug)]
+struct Forwarder {
+    grpc: Option<TraceServiceClient<tonic::transport::Channel>>,
+    http: Option<(reqwest::Client, String)>,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl Forwarder {
+    fn new(forward: Forward, errors: Arc<Mutex<Vec<String>>>) -> io::Result<Forwarder> {
+        let grpc = match forward.grpc {
+            None => None,
+            Some(endpoint) => {
+                let channel = tonic::transport::Endpoint::from_shared(endpoint.clone())
+                    .map_err(|e| {
+                        io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            format!("bad forward endpoint {endpoint:?}: {e}"),
+                        )
+                    })?
+                    .connect_lazy();
+                Some(TraceServiceClient::new(channel).max_encoding_message_size(MAX_BODY))
+            }
+        };
+        let http = forward.http.map(|endpoint| {
+            (
+                reqwest::Client::new(),
+                format!("{}/v1/traces", endpoint.trim_end_matches('/')),
+            )
+        });
+        Ok(Forwarder { grpc, http, errors })
+    }
+
+    fn error(&self, message: String) {
+        eprintln!("tracebridge-testkit: {message}");
+        self.errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(message);
+    }
+
+    async fn grpc(&self, request: ExportTraceServiceRequest) {
+        if let Some(client) = &self.grpc {
+            if let Err(status) = client.clone().export(request).await {
+                self.error(format!("forwarding an OTLP/gRPC export failed: {status}"));
+            }
+        }
+    }
+
+    async fn http(&self, headers: &HeaderMap, body: Bytes) {
+        let Some((client, url)) = &self.http else {
+            return;
+        };
+        let mut request = client.post(url).body(body);
+        for name in [header::CONTENT_TYPE, header::CONTENT_ENCODING] {
+            if let Some(value) = headers.get(&name) {
+                request = request.header(name, value);
+            }
+        }
+        match request.send().await {
+            Ok(response) if response.status().is_success() => {}
+            Ok(response) => {
+                let status = response.status();
+                let text = response.text().await.unwrap_or_default();
+                self.error(format!(
+                    "forwarding an OTLP/HTTP export to {url} got {status}: {text}"
+                ));
+            }
+            Err(e) => self.error(format!(
+                "forwarding an OTLP/HTTP export to {url} failed: {e}"
+            )),
+        }
+    }
+}
+
 struct GrpcTraceService {
     store: Arc<Store<SpanRecord>>,
+    forwarder: Option<Arc<Forwarder>>,
+}
+
+#[derive(Clone)]
+struct HttpState {
+    store: Arc<Store<SpanRecord>>,
+    forwarder: Option<Arc<Forwarder>>,
 }
 
 #[tonic::async_trait]
@@ -294,6 +429,9 @@ impl TraceService for GrpcTraceService {
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         self.store.push_request(decode_request(request.get_ref()));
+        if let Some(forwarder) = &self.forwarder {
+            forwarder.grpc(request.into_inner()).await;
+        }
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
 }
@@ -332,10 +470,11 @@ pub(crate) fn decode_body(headers: &HeaderMap, body: Bytes) -> Result<Bytes, Str
 }
 
 async fn export_http(
-    State(store): State<Arc<Store<SpanRecord>>>,
+    State(HttpState { store, forwarder }): State<HttpState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let raw = forwarder.as_ref().map(|_| body.clone());
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -351,6 +490,9 @@ async fn export_http(
     match decoded {
         Ok(request) => {
             store.push_request(decode_request(&request));
+            if let (Some(forwarder), Some(raw)) = (&forwarder, raw) {
+                forwarder.http(&headers, raw).await;
+            }
             if json {
                 ([(header::CONTENT_TYPE, "application/json")], "{}").into_response()
             } else {
@@ -474,7 +616,6 @@ mod tests {
 
     #[tokio::test]
     async fn grpc_accepts_gzip_and_shutdown_closes_both_ports() {
-        use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
         use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
         let receiver = OtlpReceiver::start().await.unwrap();
         let mut client = TraceServiceClient::connect(receiver.grpc_endpoint())

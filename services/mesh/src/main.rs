@@ -11,6 +11,11 @@
 //! the embedded trace view, and Jaeger UI when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (the
 //! services then export there instead of to the embedded receiver). Ctrl-C / SIGTERM stops
 //! every child by pid.
+//!
+//! `mesh --jaeger PATH` (or `MESH_JAEGER=PATH`) also starts that Jaeger v2 binary on free ports
+//! (memory storage); the embedded receiver forwards every export to it (a tee), the services
+//! link their Sentry events to it (`JAEGER_UI_URL`), and each waterfall is followed by the
+//! trace's query-API URL. Jaeger is stopped (by pid) when mesh exits.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -19,14 +24,17 @@ use std::time::Duration;
 
 use mesh::traffic::{self, Incoming, Parent};
 use mesh::{report, Launcher, Mesh, Options, Ports, Service};
-use tracebridge_testkit::OtlpReceiver;
+use tracebridge_testkit::jaeger::Jaeger;
+use tracebridge_testkit::{Forward, OtlpReceiver};
 
-const USAGE: &str = "usage: mesh [--serve]
+const USAGE: &str = "usage: mesh [--serve] [--free-ports] [--jaeger PATH]
 
 Starts services a, b, c and an embedded OTLP receiver, sends a request in every trace header
 format (none, W3C, Jaeger, B3, Sentry-only) plus a failing one, prints each trace as a waterfall.
   --serve        keep the mesh up afterwards and print the URLs; stop with Ctrl-C
   --free-ports   use free ports instead of the contract's defaults (8080, 50051, 50052, 8083)
+  --jaeger PATH  also run that Jaeger v2 binary on free ports, export to it, print query-API URLs
+                 (or MESH_JAEGER=PATH; build one with scripts/ensure-jaeger.sh)
 Environment: DEMO_DELAY_MS (default 20 here), OTEL_PROPAGATORS (default here adds b3),
 OTEL_EXPORTER_OTLP_ENDPOINT (export to e.g. Jaeger instead), JAEGER_UI_URL, SENTRY_DSN.";
 
@@ -48,10 +56,19 @@ fn main() -> ExitCode {
     }
     let mut serve = false;
     let mut free_ports = false;
-    for arg in &args {
+    let mut jaeger = env_set("MESH_JAEGER").map(std::path::PathBuf::from);
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--serve" => serve = true,
             "--free-ports" => free_ports = true,
+            "--jaeger" => match args.next() {
+                Some(path) => jaeger = Some(path.into()),
+                None => {
+                    eprintln!("mesh: --jaeger needs the path of a Jaeger binary\n\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -69,7 +86,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(serve, free_ports)) {
+    match runtime.block_on(run(serve, free_ports, jaeger)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mesh: {e}");
@@ -82,12 +99,35 @@ fn env_set(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-async fn run(serve: bool, free_ports: bool) -> Result<(), String> {
-    let external = env_set("OTEL_EXPORTER_OTLP_ENDPOINT");
+async fn run(
+    serve: bool,
+    free_ports: bool,
+    jaeger: Option<std::path::PathBuf>,
+) -> Result<(), String> {
+    let jaeger = match jaeger {
+        Some(path) => Some(Jaeger::start_binary(&path).await.map_err(|e| {
+            format!(
+                "cannot start Jaeger {} (--jaeger / MESH_JAEGER): {e}",
+                path.display()
+            )
+        })?),
+        None => None,
+    };
+    // With Jaeger, the services export to the embedded receiver as always, which forwards
+    // every export to Jaeger: the waterfall and Jaeger show the same spans.
+    let external = env_set("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|_| jaeger.is_none());
     let receiver = Arc::new(
-        OtlpReceiver::start()
-            .await
-            .map_err(|e| format!("cannot start the embedded OTLP receiver: {e}"))?,
+        match &jaeger {
+            Some(j) => {
+                OtlpReceiver::start_forwarding(Forward {
+                    grpc: Some(j.otlp_grpc_endpoint()),
+                    http: Some(j.otlp_http_endpoint()),
+                })
+                .await
+            }
+            None => OtlpReceiver::start().await,
+        }
+        .map_err(|e| format!("cannot start the embedded OTLP receiver: {e}"))?,
     );
     let exe = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
     let ports = if free_ports {
@@ -107,7 +147,16 @@ async fn run(serve: bool, free_ports: bool) -> Result<(), String> {
             "tracecontext,baggage,jaeger,b3,sentry".to_owned(),
         ));
     }
-    // The view binds before the services start: their JAEGER_UI_URL points at it by default.
+    if let Some(j) = &jaeger {
+        println!(
+            "mesh: Jaeger (pid {}) receives every export; query API {}/api/traces/{{trace id}}",
+            j.pid(),
+            j.ui_url()
+        );
+        env.push(("JAEGER_UI_URL".to_owned(), j.ui_url()));
+    }
+    // The view binds before the services start: their JAEGER_UI_URL points at it by default
+    // (with --serve it wins over --jaeger's: the view renders, Jaeger's own UI is a placeholder).
     let view =
         mesh::view::View::for_serve(serve && external.is_none(), &receiver, &mut env).await?;
     let options = Options {
@@ -143,7 +192,7 @@ async fn run(serve: bool, free_ports: bool) -> Result<(), String> {
     let sent = send_traffic(&mut mesh).await?;
     println!();
     if external.is_none() {
-        print_waterfalls(&receiver, &sent).await?;
+        print_waterfalls(&receiver, &sent, jaeger.as_ref()).await?;
     } else {
         let jaeger =
             env_set("JAEGER_UI_URL").unwrap_or_else(|| "http://localhost:16686".to_owned());
@@ -221,6 +270,7 @@ async fn send_traffic(mesh: &mut Mesh) -> Result<Vec<(String, String, u16)>, Str
 async fn print_waterfalls(
     receiver: &OtlpReceiver,
     sent: &[(String, String, u16)],
+    jaeger: Option<&Jaeger>,
 ) -> Result<(), String> {
     for (title, trace_id, _) in sent {
         let complete = |spans: &[tracebridge_testkit::SpanRecord]| {
@@ -240,10 +290,14 @@ async fn print_waterfalls(
         tokio::time::sleep(Duration::from_millis(300)).await;
         let _ = spans;
         let color = std::io::stdout().is_terminal();
-        println!(
-            "{}",
-            report::trace_section(title, &receiver.spans_of(trace_id), color)
-        );
+        let spans = receiver.spans_of(trace_id);
+        println!("{}", report::trace_section(title, &spans, color));
+        if let Some(j) = jaeger {
+            // Printed once Jaeger holds every span, so the URL shows the whole trace.
+            j.wait_for_trace(trace_id, spans.len(), Duration::from_secs(20))
+                .await?;
+            println!("  Jaeger query API: {}/api/traces/{trace_id}\n", j.ui_url());
+        }
     }
     Ok(())
 }

@@ -20,10 +20,13 @@ impl Drop for KillOnDrop {
     }
 }
 
-#[test]
-fn mesh_runs_to_completion_and_shows_every_service() {
+/// Runs `mesh --free-ports {args}` to completion, asserts it exits 0 and shows a waterfall
+/// with every service per request; its stdout.
+fn run_mesh(args: &[&str]) -> String {
     let child = Command::new(env!("CARGO_BIN_EXE_mesh"))
         .arg("--free-ports")
+        .args(args)
+        .env_remove("MESH_JAEGER")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env_remove("OTEL_PROPAGATORS")
         .env_remove("SENTRY_DSN")
@@ -86,6 +89,56 @@ fn mesh_runs_to_completion_and_shows_every_service() {
         }
     }
     assert!(out.contains("mesh: all services stopped cleanly"), "{out}");
+    out
+}
+
+#[test]
+fn mesh_runs_to_completion_and_shows_every_service() {
+    let out = run_mesh(&[]);
+    assert!(
+        !out.contains("Jaeger query API") && !out.contains("mesh: Jaeger"),
+        "no Jaeger without --jaeger:\n{out}"
+    );
+}
+
+/// `mesh --jaeger PATH`: Jaeger runs beside the mesh, each waterfall is followed by the query
+/// API URL of its trace (printed once Jaeger holds every span of it), and Jaeger is stopped.
+#[test]
+fn mesh_with_jaeger_prints_each_traces_query_api_url_and_stops_jaeger() {
+    let jaeger = tracebridge_testkit::jaeger::binary().unwrap_or_else(|e| panic!("{e}"));
+    let out = run_mesh(&["--jaeger", jaeger.to_str().unwrap()]);
+    let pid_line = out
+        .lines()
+        .find(|l| l.starts_with("mesh: Jaeger (pid "))
+        .unwrap_or_else(|| panic!("no Jaeger line:\n{out}"));
+    let pid: u32 = pid_line["mesh: Jaeger (pid ".len()..]
+        .split(')')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let base = pid_line
+        .split("query API ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches("/api/traces/{trace id}")
+        .to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{pid_line}");
+    let trace_ids: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("mesh: GET /trace"))
+        .map(|l| l.rsplit(" trace ").next().unwrap())
+        .collect();
+    assert_eq!(trace_ids.len(), 6, "{out}");
+    let sections: Vec<&str> = out.split("\n== ").skip(1).collect();
+    for (section, id) in sections.iter().zip(&trace_ids) {
+        let url = format!("  Jaeger query API: {base}/api/traces/{id}");
+        assert!(section.contains(&url), "{url} missing in:\n{section}");
+    }
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "Jaeger (pid {pid}) is stopped when mesh exits"
+    );
 }
 
 #[test]

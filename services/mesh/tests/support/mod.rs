@@ -86,6 +86,12 @@ pub async fn start(extra_env: &[(&str, &str)]) -> TestMesh {
     let receiver = OtlpReceiver::start()
         .await
         .expect("start the OTLP receiver");
+    start_with(receiver, extra_env).await
+}
+
+/// Starts c, b, a on free ports exporting OTLP/gRPC to `receiver` (`extra_env` may switch
+/// them to its HTTP endpoint with `OTEL_EXPORTER_OTLP_ENDPOINT` + `_PROTOCOL`).
+pub async fn start_with(receiver: OtlpReceiver, extra_env: &[(&str, &str)]) -> TestMesh {
     let mut env: Vec<(String, String)> = vec![
         (
             "OTEL_PROPAGATORS".into(),

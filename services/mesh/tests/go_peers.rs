@@ -1,0 +1,488 @@
+//! Rust services among Go services: the Go peers of interop/go (scripts/ensure-go-peers.sh
+//! builds them into target/interop/), real processes on free ports.
+//!
+//! Built so far: `jaeger-peer` (opentracing + jaeger-client-go) calling Rust a, see the last
+//! test; and `sentry-peer`, a sentry-go service (sentryhttp, tracing on) standing in for c's
+//! HTTP endpoint — Rust b calls it as `C_HTTP_URL`. What Rust emits, Go continues: its
+//! transaction has the trace id and b's CLIENT span as parent, and the head SDK's Sentry DSC
+//! arrives unchanged at it.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use mesh::traffic::{headers, Incoming, Parent};
+use support::{start_with, SPAN_WAIT};
+use tracebridge_testkit::sentry::trace_id_of;
+use tracebridge_testkit::{OtlpReceiver, SentryReceiver, SpanKind};
+
+/// A Go peer binary: `$TRACEBRIDGE_GO_PEERS/<name>` or `<repo>/target/interop/<name>`.
+fn go_peer(name: &str) -> PathBuf {
+    let dir = std::env::var_os("TRACEBRIDGE_GO_PEERS")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| tracebridge_testkit::jaeger::repo_root().join("target/interop"));
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "the Go peer {name} is missing at {} — build it with `bash scripts/ensure-go-peers.sh` \
+         (needs Go 1.26), or point TRACEBRIDGE_GO_PEERS at a directory holding it",
+        path.display()
+    );
+    path
+}
+
+/// A running Go peer; killed by pid and reaped on drop.
+struct GoPeer {
+    child: Child,
+    addr: String,
+}
+
+impl GoPeer {
+    /// Starts `name` on a free port with `env`; waits for its "listening on ADDR" line.
+    fn start(name: &str, env: &[(&str, &str)]) -> GoPeer {
+        let mut child = Command::new(go_peer(name))
+            .env("GO_PEER_LISTEN", "127.0.0.1:0")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("{name} did not start: {line:?}"))
+            .to_owned();
+        GoPeer { child, addr }
+    }
+}
+
+impl Drop for GoPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `sentry-*` members of a baggage header, without the prefix (values percent-decoded the
+/// way the DSC's JSON form shows them: only `%2F` occurs here).
+fn dsc_of(baggage: &str) -> BTreeMap<String, String> {
+    baggage
+        .split(',')
+        .filter_map(|m| m.trim().strip_prefix("sentry-"))
+        .filter_map(|m| m.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.replace("%2F", "/")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_b_calls_the_sentry_go_peer_which_continues_the_trace_and_keeps_the_dsc() {
+    let sentry = SentryReceiver::start().await.unwrap();
+    let dsn = sentry.dsn("gopeer");
+    let peer = GoPeer::start("sentry-peer", &[("SENTRY_DSN", dsn.as_str())]);
+    let c_http = format!("http://{}", peer.addr);
+    let receiver = OtlpReceiver::start().await.unwrap();
+    let t = start_with(receiver, &[("C_HTTP_URL", c_http.as_str())]).await;
+
+    for format in Incoming::ALL {
+        let parent = Parent::random();
+        let sent = headers(format, &parent);
+        let answer = t.get("/trace", &sent).await;
+        assert_eq!(answer.status, 200, "{format}: {}", answer.body);
+        let trace_id = answer
+            .traceresponse_trace_id()
+            .expect("traceresponse")
+            .to_owned();
+        if format != Incoming::None {
+            assert_eq!(trace_id, parent.trace_id, "{format}");
+        }
+        // a: server, trace1, trace2, 2 clients; b: server, client GET; c: PingC server, trace3
+        // (c's HTTP endpoint is the Go peer now).
+        let trace = t.trace(&trace_id, 9).await;
+        trace.assert_len(9);
+        trace.assert_connected();
+        let b_client = trace.expect_exact("service-b", "GET");
+        assert_eq!(b_client.kind, SpanKind::Client);
+        assert_eq!(b_client.attr_i64("http.response.status_code"), Some(200));
+
+        let envelopes = sentry
+            .wait_for(
+                |envs| {
+                    envs.iter()
+                        .flat_map(|e| e.payloads("transaction"))
+                        .any(|p| trace_id_of(p) == Some(trace_id.as_str()))
+                },
+                SPAN_WAIT,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{format}: the Go peer's transaction: {e}"));
+        let envelope = envelopes
+            .iter()
+            .find(|e| {
+                e.payloads("transaction")
+                    .any(|p| trace_id_of(p) == Some(trace_id.as_str()))
+            })
+            .unwrap();
+        let tx = envelope.payloads("transaction").next().unwrap();
+        assert_eq!(
+            tx.pointer("/contexts/trace/parent_span_id")
+                .and_then(|v| v.as_str()),
+            Some(b_client.span_id.as_str()),
+            "{format}: sentry-go continues Rust b's CLIENT span\n{tx}"
+        );
+        assert_eq!(tx["transaction"], "GET /work", "{format}");
+
+        // What arrived at the Go service, as it recorded it on its transaction: exactly the
+        // b CLIENT span in sentry-trace, and for a Sentry-only request the browser's DSC.
+        let received = |key: &str| {
+            tx.pointer(&format!("/contexts/trace/data/peer.received.{key}"))
+                .and_then(|v| v.as_str())
+                .unwrap_or_else(|| panic!("{format}: no {key} recorded in {tx}"))
+                .to_owned()
+        };
+        assert_eq!(
+            received("sentry-trace"),
+            format!("{trace_id}-{}-1", b_client.span_id),
+            "{format}"
+        );
+        let baggage = received("baggage");
+        let dsc = dsc_of(&baggage);
+        assert_eq!(dsc["trace_id"], trace_id, "{format}: {baggage}");
+        if format == Incoming::SentryOnly {
+            let sent_baggage = &sent.iter().find(|(k, _)| *k == "baggage").unwrap().1;
+            assert_eq!(
+                dsc,
+                dsc_of(sent_baggage),
+                "the browser's DSC arrives unchanged at the Go sentry service"
+            );
+        }
+        // sentry-go's envelope carries a DSC of the same trace (its own entries: see
+        // interop/go/cmd/sentry-peer).
+        let envelope_dsc = envelope.trace_header().expect("a DSC on the envelope");
+        assert_eq!(envelope_dsc["trace_id"], trace_id.as_str(), "{format}");
+    }
+    drop(peer);
+}
+
+/// jaeger-peer (opentracing + jaeger-client-go, spans reported to Jaeger's Thrift HTTP
+/// receiver) calls Rust a with `uber-trace-id` + `uberctx-tenant`: what Go emits, Rust continues.
+/// Jaeger holds ONE trace with the Go spans and the Rust spans (exported by OTLP through the
+/// tee), every parent exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jaeger_client_go_peer_calls_rust_a_and_jaeger_holds_one_trace_of_go_and_rust_spans() {
+    use tracebridge_testkit::jaeger::Jaeger;
+    use tracebridge_testkit::Forward;
+
+    let jaeger = Jaeger::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let tee = OtlpReceiver::start_forwarding(Forward {
+        grpc: Some(jaeger.otlp_grpc_endpoint()),
+        http: None,
+    })
+    .await
+    .unwrap();
+    let t = start_with(tee, &[]).await;
+    let upstream = format!("{}/trace", t.a_url);
+    let thrift = jaeger.jaeger_thrift_http_url();
+    let b_grpc = t.mesh.ports.b.to_string();
+    let peer = GoPeer::start(
+        "jaeger-peer",
+        &[
+            ("JAEGER_ENDPOINT", thrift.as_str()),
+            ("UPSTREAM_URL", upstream.as_str()),
+            ("UPSTREAM_GRPC", b_grpc.as_str()),
+        ],
+    );
+    let answer: serde_json::Value = t
+        .client
+        .get(format!("http://{}/call", peer.addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["upstream_status"], 200, "{answer}");
+    let field = |k: &str| {
+        answer[k]
+            .as_str()
+            .unwrap_or_else(|| panic!("{k} in {answer}"))
+            .to_owned()
+    };
+    let (trace_id, go_server, go_client) = (
+        field("trace_id"),
+        field("server_span_id"),
+        field("client_span_id"),
+    );
+    assert_eq!(
+        field("server_parent_id"),
+        "0000000000000000",
+        "the Go peer starts the trace"
+    );
+    // What Go sent: jaeger-client-go's header, 128-bit trace id, its CLIENT span, sampled.
+    let sent = &answer["sent"];
+    let uber = sent["Uber-Trace-Id"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"));
+    let fields: Vec<&str> = uber.split(':').collect();
+    assert_eq!(fields.len(), 4, "{uber}");
+    assert_eq!(format!("{:0>32}", fields[0]), trace_id, "{uber}");
+    assert_eq!(format!("{:0>16}", fields[1]), go_client, "{uber}");
+    assert_eq!(format!("{:0>16}", fields[2]), go_server, "{uber}");
+    assert_eq!(fields[3], "1", "{uber}");
+    assert_eq!(sent["Uberctx-Tenant"][0], "acme", "{answer}");
+
+    // Rust continues: the whole a → b → c tree, a's SERVER span a child of Go's CLIENT span.
+    let trace = t.trace(&trace_id, 11).await;
+    trace.assert_len(11);
+    trace.assert_connected();
+    let a_server = trace.expect_exact("service-a", "GET /trace");
+    assert_eq!(a_server.parent_span_id.as_deref(), Some(go_client.as_str()));
+
+    // One trace in Jaeger: 2 Go spans (Thrift) + 11 Rust spans (OTLP), parents exact.
+    let got = jaeger
+        .wait_for_trace(&trace_id, 13, SPAN_WAIT)
+        .await
+        .unwrap();
+    assert_eq!(got.spans.len(), 13, "{}", got.dump());
+    assert_eq!(
+        got.services(),
+        ["go-jaeger-peer", "service-a", "service-b", "service-c"]
+    );
+    let go_s = got.expect_exact("go-jaeger-peer", "GET /call");
+    let go_c = got.expect_exact("go-jaeger-peer", "GET");
+    assert_eq!(go_s.span_id, go_server);
+    assert_eq!(go_s.parent_span_id, None, "{}", got.dump());
+    assert_eq!(go_s.tag_str("span.kind"), Some("server"));
+    assert_eq!(go_c.span_id, go_client);
+    assert_eq!(go_c.parent_span_id.as_deref(), Some(go_server.as_str()));
+    assert_eq!(go_c.tag_str("span.kind"), Some("client"));
+    let rust_root = got
+        .by_id(&a_server.span_id)
+        .expect("a's SERVER span in Jaeger");
+    assert_eq!(
+        rust_root.parent_span_id.as_deref(),
+        Some(go_client.as_str())
+    );
+    // The Rust part of Jaeger's trace is exactly what the receiver holds.
+    let rust_only = tracebridge_testkit::jaeger::JaegerTrace {
+        trace_id: got.trace_id.clone(),
+        spans: got
+            .spans
+            .iter()
+            .filter(|s| s.service_name != "go-jaeger-peer")
+            .cloned()
+            .collect(),
+    };
+    rust_only.assert_same_as(&trace);
+
+    // Over gRPC: jaeger-client-go's uber-trace-id + uberctx-tenant in the metadata of
+    // ping.PingB/Ping to Rust b, which continues it (b → c over HTTP under it).
+    let answer: serde_json::Value = t
+        .client
+        .get(format!("http://{}/call-grpc", peer.addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["upstream_status"], "OK", "{answer}");
+    let field = |k: &str| {
+        answer[k]
+            .as_str()
+            .unwrap_or_else(|| panic!("{k} in {answer}"))
+            .to_owned()
+    };
+    let (trace_id, go_server, go_client) = (
+        field("trace_id"),
+        field("server_span_id"),
+        field("client_span_id"),
+    );
+    let uber = answer["sent"]["uber-trace-id"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"));
+    assert_eq!(
+        uber,
+        format!(
+            "{}:{}:{}:1",
+            trace_id.trim_start_matches('0'),
+            go_client.trim_start_matches('0'),
+            go_server.trim_start_matches('0')
+        ),
+        "jaeger-client-go's header (hex without leading zeros)"
+    );
+    assert_eq!(answer["sent"]["uberctx-tenant"][0], "acme", "{answer}");
+    let trace = t.trace(&trace_id, 4).await;
+    trace.assert_len(4);
+    trace.assert_connected();
+    let b_server = trace.expect_exact("service-b", "ping.PingB/Ping");
+    assert_eq!(b_server.kind, SpanKind::Server);
+    assert_eq!(b_server.parent_span_id.as_deref(), Some(go_client.as_str()));
+    trace.assert_child_of(trace.expect_exact("service-b", "GET"), b_server);
+    let got = jaeger
+        .wait_for_trace(&trace_id, 6, SPAN_WAIT)
+        .await
+        .unwrap();
+    assert_eq!(got.spans.len(), 6, "{}", got.dump());
+    let go_c = got.expect_exact("go-jaeger-peer", "ping.PingB/Ping");
+    assert_eq!(go_c.tag_str("span.kind"), Some("client"));
+    assert_eq!(go_c.parent_span_id.as_deref(), Some(go_server.as_str()));
+    assert_eq!(
+        got.by_id(&b_server.span_id)
+            .unwrap()
+            .parent_span_id
+            .as_deref(),
+        Some(go_client.as_str())
+    );
+    drop(peer);
+}
+
+/// The mixed mesh: Go (jaeger-client-go) → Rust a → gRPC → Go (OpenTelemetry Go, in b's place
+/// as `B_URL`) → HTTP → Rust c (`C_HTTP_URL`), and Rust a → gRPC → Rust c. The OpenTelemetry Go
+/// peer runs with ONE propagator at a time (`OTEL_PROPAGATORS` = tracecontext, jaeger, b3), so
+/// each hop proves both directions for that format: what Rust a emits, Go extracts (Go's SERVER
+/// span is a child of a's CLIENT span), and what Go emits, Rust c continues (c's SERVER span is
+/// a child of Go's CLIENT span). Jaeger holds one trace: 2 spans from jaeger-client-go (Thrift)
+/// and 11 OTLP spans (Rust and Go), the OTLP part exactly as the receiver decoded it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_mesh_go_a_rust_a_go_b_rust_c_is_one_trace_in_jaeger_for_each_go_propagator() {
+    use tracebridge_testkit::jaeger::{free_ports, Jaeger, JaegerTrace};
+    use tracebridge_testkit::Forward;
+
+    let jaeger = Jaeger::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let tee = OtlpReceiver::start_forwarding(Forward {
+        grpc: Some(jaeger.otlp_grpc_endpoint()),
+        http: None,
+    })
+    .await
+    .unwrap();
+    let otlp = tee.grpc_endpoint();
+    let go_b_addr = free_ports(1).unwrap()[0].to_string();
+    let b_url = format!("http://{go_b_addr}");
+    let t = start_with(tee, &[("B_URL", b_url.as_str())]).await;
+    let c_http = format!("http://{}", t.mesh.ports.c_http);
+    let upstream = format!("{}/trace", t.a_url);
+    let thrift = jaeger.jaeger_thrift_http_url();
+    let go_a = GoPeer::start(
+        "jaeger-peer",
+        &[
+            ("JAEGER_ENDPOINT", thrift.as_str()),
+            ("UPSTREAM_URL", upstream.as_str()),
+        ],
+    );
+
+    for propagator in ["tracecontext", "jaeger", "b3"] {
+        let go_b = GoPeer::start(
+            "otel-peer",
+            &[
+                ("B_LISTEN", go_b_addr.as_str()),
+                ("C_HTTP_URL", c_http.as_str()),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.as_str()),
+                ("OTEL_PROPAGATORS", propagator),
+            ],
+        );
+        let answer: serde_json::Value = t
+            .client
+            .get(format!("http://{}/call", go_a.addr))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["upstream_status"], 200, "{propagator}: {answer}");
+        let trace_id = answer["trace_id"].as_str().unwrap().to_owned();
+        let go_a_client = answer["client_span_id"].as_str().unwrap().to_owned();
+
+        let trace = t.trace(&trace_id, 11).await;
+        trace.assert_len(11);
+        let a_server = trace.expect_exact("service-a", "GET /trace");
+        assert_eq!(
+            a_server.parent_span_id.as_deref(),
+            Some(go_a_client.as_str()),
+            "{propagator}: Rust a continues jaeger-client-go's CLIENT span\n{}",
+            trace.dump()
+        );
+        let a_to_b = trace.expect_exact("service-a", "ping.PingB/Ping");
+        let go_b_server = trace.expect_exact("go-otel-peer", "ping.PingB/Ping");
+        assert_eq!(go_b_server.kind, SpanKind::Server);
+        trace.assert_child_of(go_b_server, a_to_b);
+        // What Rust a sent, as the Go peer received it (it records the headers on its span):
+        // every configured format, each naming a's CLIENT span.
+        let got_header = |name: &str| {
+            go_b_server
+                .attr_str(&format!("peer.received.{name}"))
+                .unwrap_or_else(|| panic!("{propagator}: {name} not received\n{}", trace.dump()))
+        };
+        let (tid, sid) = (trace_id.as_str(), a_to_b.span_id.as_str());
+        assert_eq!(got_header("traceparent"), format!("00-{tid}-{sid}-01"));
+        assert_eq!(got_header("b3"), format!("{tid}-{sid}-1"));
+        assert_eq!(got_header("sentry-trace"), format!("{tid}-{sid}-1"));
+        let uber: Vec<String> = got_header("uber-trace-id")
+            .split(':')
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(uber.len(), 4, "{uber:?}");
+        assert_eq!(format!("{:0>32}", uber[0]), tid, "{uber:?}");
+        assert_eq!(format!("{:0>16}", uber[1]), sid, "{uber:?}");
+        assert_eq!(uber[3], "1", "{uber:?}");
+        let go_b_clients: Vec<_> = trace
+            .spans()
+            .iter()
+            .filter(|s| s.service_name == "go-otel-peer" && s.kind == SpanKind::Client)
+            .collect();
+        assert_eq!(go_b_clients.len(), 1, "{propagator}\n{}", trace.dump());
+        let go_b_client = go_b_clients[0];
+        trace.assert_child_of(go_b_client, go_b_server);
+        let c_work = trace.expect_exact("service-c", "GET /work");
+        trace.assert_child_of(c_work, go_b_client);
+        let trace3: Vec<_> = trace.find_all("service-c", "trace3");
+        assert_eq!(trace3.len(), 2, "{}", trace.dump());
+        let c_grpc = trace.expect_exact("service-c", "ping.PingC/Ping");
+        trace.assert_child_of(c_grpc, trace.expect_exact("service-a", "ping.PingC/Ping"));
+        assert!(
+            trace.spans().iter().all(|s| !s.status.is_error()),
+            "{propagator}\n{}",
+            trace.dump()
+        );
+
+        // Jaeger: one trace of every service, parents exact, the OTLP part as received.
+        let got = jaeger
+            .wait_for_trace(&trace_id, 13, SPAN_WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{propagator}: {e}"));
+        assert_eq!(got.spans.len(), 13, "{}", got.dump());
+        assert_eq!(
+            got.services(),
+            ["go-jaeger-peer", "go-otel-peer", "service-a", "service-c"]
+        );
+        let go_a_server = got.expect_exact("go-jaeger-peer", "GET /call");
+        assert_eq!(go_a_server.parent_span_id, None);
+        assert_eq!(
+            got.expect_exact("go-jaeger-peer", "GET")
+                .parent_span_id
+                .as_deref(),
+            Some(go_a_server.span_id.as_str())
+        );
+        JaegerTrace {
+            trace_id: got.trace_id.clone(),
+            spans: got
+                .spans
+                .iter()
+                .filter(|s| s.service_name != "go-jaeger-peer")
+                .cloned()
+                .collect(),
+        }
+        .assert_same_as(&trace);
+        drop(go_b);
+    }
+    drop(go_a);
+}
