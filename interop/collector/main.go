@@ -1,6 +1,9 @@
 // Command otelcol-tracebridge is tracebridge's own OpenTelemetry Collector distribution: the
 // components the scaling topology of docs/scaling.md needs and nothing else.
 //
+// Component names as configured: receiver otlp; processors memory_limiter, tail_sampling,
+// batch; exporters load_balancing (alias loadbalancing), otlp_grpc (alias otlp), debug.
+//
 // The front tier runs the otlp receiver and the loadbalancing exporter (routing every span by
 // trace id to one sampling collector); the sampling tier runs the otlp receiver, memory_limiter,
 // tail_sampling, batch and the otlp exporter to
@@ -29,11 +32,13 @@ import (
 	"go.opentelemetry.io/collector/processor/memorylimiterprocessor"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
+	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 )
 
 func components() (otelcol.Factories, error) {
 	var err error
-	f := otelcol.Factories{}
+	// The collector's own logs and metrics (service::telemetry in the configs).
+	f := otelcol.Factories{Telemetry: otelconftelemetry.NewFactory()}
 	if f.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](otlpreceiver.NewFactory()); err != nil {
 		return f, err
 	}
