@@ -382,3 +382,37 @@ pub fn dropped_for(log: &Path, endpoint: &str) -> u64 {
         })
         .sum()
 }
+
+/// CPU time (user + system, seconds) the process `pid` has used so far, from /proc/<pid>/stat.
+/// For the capacity figure of docs/scaling.md: spans per CPU-second = spans/s per core,
+/// whatever else loads the machine.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/<pid>/stat");
+    // Fields after the command name (which is in parentheses and may hold spaces):
+    // state is field 3, utime field 14, stime field 15.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / clock_ticks()
+}
+
+fn clock_ticks() -> f64 {
+    let out = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .expect("getconf CLK_TCK");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("CLK_TCK")
+}
+
+/// The 1-minute load average (how busy the machine was while a figure was measured).
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .next()
+        .unwrap_or("?")
+        .to_owned()
+}
