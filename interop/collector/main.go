@@ -4,10 +4,10 @@
 // Component names as configured: receiver otlp; processors memory_limiter, tail_sampling,
 // batch; exporters load_balancing (alias loadbalancing), otlp_grpc (alias otlp), debug.
 //
-// The front tier runs the otlp receiver and the loadbalancing exporter (routing every span by
+// The front tier runs the otlp receiver and the load_balancing exporter (routing every span by
 // trace id to one sampling collector); the sampling tier runs the otlp receiver, memory_limiter,
-// tail_sampling, batch and the otlp exporter to
-// Jaeger. Configurations live in deploy/collector/.
+// tail_sampling, batch and the otlp_grpc exporter to Jaeger. The debug exporter is how the
+// scale test sees which spans reached which sampler. Configurations live in deploy/collector/.
 //
 // This is the main that the OpenTelemetry Collector Builder (ocb) would generate, written by hand:
 // ocb is one more Go tool to fetch and run in CI, and the generated code is these few lines.
