@@ -27,6 +27,7 @@ pub fn repo_root() -> PathBuf {
 /// Fails with the command that builds it when it is missing (never skips).
 pub fn interop_binary(var: &str, name: &str, script: &str) -> PathBuf {
     let path = std::env::var_os(var)
+        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target/interop").join(name));
     assert!(
