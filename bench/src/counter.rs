@@ -78,7 +78,8 @@ fn hex_into(hex: &str, out: &mut [u8]) -> Result<(), String> {
         return Err(format!("{hex:?}: expected {} hex digits", 2 * out.len()));
     }
     for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| format!("{hex:?}: not hex"))?;
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+            .map_err(|_| format!("{hex:?}: not hex"))?;
     }
     Ok(())
 }
@@ -364,7 +365,12 @@ mod tests {
                 bad_requests: 1
             }
         );
-        assert_eq!(counter.wait_for_spans(8, Duration::ZERO, Duration::ZERO).spans, 8);
+        assert_eq!(
+            counter
+                .wait_for_spans(8, Duration::ZERO, Duration::ZERO)
+                .spans,
+            8
+        );
         counter.expect(target());
         assert_eq!(counter.counts(), Counts::default());
     }
@@ -388,6 +394,9 @@ mod tests {
         s.write_all(&body).await.unwrap();
         let mut response = Vec::new();
         s.read_to_end(&mut response).await.unwrap();
-        std::str::from_utf8(&response[9..12]).unwrap().parse().unwrap()
+        std::str::from_utf8(&response[9..12])
+            .unwrap()
+            .parse()
+            .unwrap()
     }
 }

@@ -117,7 +117,8 @@ impl Schedule {
 
     /// How many requests are due `elapsed` after the start (those with `offset(i) <=
     /// elapsed`), at most [`Schedule::total`]. Consistent with [`Schedule::offset`] at the
-    /// boundaries: the float estimate is corrected against it.
+    /// boundaries: the float estimate (`elapsed × rate`, which can land just below a whole
+    /// number, or in principle just above one) is corrected against it in both directions.
     pub fn due_by(&self, elapsed: Duration) -> u64 {
         let mut n = ((elapsed.as_secs_f64() * self.rate).floor() as u64 + 1).min(self.total);
         while n > 0 && self.offset(n - 1) > elapsed {
@@ -268,7 +269,8 @@ impl Worker {
                 self.latencies_us
                     .push(micros(latency_from_intended(intended, Instant::now())));
                 if intended != sent {
-                    self.lags_us.push(micros(sent.saturating_duration_since(intended)));
+                    self.lags_us
+                        .push(micros(sent.saturating_duration_since(intended)));
                 }
             }
             Err(e) => {
@@ -361,7 +363,8 @@ pub fn run(cfg: &LoadConfig) -> LoadResult {
             Some(rate) => {
                 let open = Arc::new(OpenLoop {
                     start: started,
-                    schedule: Schedule::new(rate, cfg.duration).expect("rate checked by the caller"),
+                    schedule: Schedule::new(rate, cfg.duration)
+                        .expect("rate checked by the caller"),
                     permits: tokio::sync::Semaphore::new(0),
                     next_ticket: AtomicU64::new(0),
                 });
@@ -409,7 +412,11 @@ pub fn run(cfg: &LoadConfig) -> LoadResult {
                                 tasks.push(tokio::spawn(async move {
                                     let mut w = Worker::default();
                                     while let Some(intended) = pace.next().await {
-                                        w.record(intended, intended, Err(format!("h2 connect: {e}")));
+                                        w.record(
+                                            intended,
+                                            intended,
+                                            Err(format!("h2 connect: {e}")),
+                                        );
                                         if matches!(pace, Pace::Closed(_)) {
                                             break;
                                         }
@@ -683,7 +690,12 @@ mod tests {
         assert_eq!(s.due_by(Duration::from_micros(999)), 1);
         assert_eq!(s.due_by(Duration::from_millis(1)), 2);
         assert_eq!(s.due_by(Duration::from_secs(60)), 3000);
-        assert_eq!(Schedule::new(2.5, Duration::from_millis(1500)).unwrap().total(), 4);
+        assert_eq!(
+            Schedule::new(2.5, Duration::from_millis(1500))
+                .unwrap()
+                .total(),
+            4
+        );
         for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
             assert!(Schedule::new(bad, Duration::from_secs(1)).is_err(), "{bad}");
         }
@@ -702,7 +714,11 @@ mod tests {
             let at = s.offset(i);
             assert_eq!(s.due_by(at), i + 1, "at offset({i})");
             if i > 0 {
-                assert_eq!(s.due_by(at - Duration::from_nanos(1)), i, "just before offset({i})");
+                assert_eq!(
+                    s.due_by(at - Duration::from_nanos(1)),
+                    i,
+                    "just before offset({i})"
+                );
             }
         }
     }

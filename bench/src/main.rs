@@ -191,9 +191,8 @@ fn cmd_rate(args: &[String]) -> Result<(), String> {
         opts.pairs = only
             .split(',')
             .map(|n| {
-                rate::Pair::from_name(n).ok_or_else(|| {
-                    format!("unknown pair {n:?} (axum, tonic, service-c, mesh)")
-                })
+                rate::Pair::from_name(n)
+                    .ok_or_else(|| format!("unknown pair {n:?} (axum, tonic, service-c, mesh)"))
             })
             .collect::<Result<_, _>>()?;
     }

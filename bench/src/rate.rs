@@ -231,10 +231,9 @@ pub fn run(opts: RateOptions) -> Result<String, String> {
         variants: Vec::new(),
         ..runner::Options::full()
     })?;
-    let counter = h
-        .rt
-        .block_on(SpanCounter::start())
-        .map_err(|e| format!("span counter: {e}"))?;
+    let counter =
+        h.rt.block_on(SpanCounter::start())
+            .map_err(|e| format!("span counter: {e}"))?;
     h.export_to = Some((counter.endpoint(), "http/protobuf"));
     let mut r = Rate {
         h,
@@ -417,7 +416,11 @@ impl Rate {
         stopped?;
         // The servers exited after their shutdown flush: what the receiver holds now is final.
         sample.counts = self.counter.counts();
-        let label = if traced { pair.labels().1 } else { pair.labels().0 };
+        let label = if traced {
+            pair.labels().1
+        } else {
+            pair.labels().0
+        };
         if !traced && (sample.counts.spans > 0 || sample.counts.stray > 0) {
             return Err(format!(
                 "{label}: {} spans arrived from a server with tracing off",
@@ -516,7 +519,8 @@ fn check_errors(pair: Pair, s: &Summary) -> Result<(), String> {
 
 /// Every thread of `pid` (the export thread included) may run on `core` only.
 fn check_pinned(pid: u32, core: usize) -> Result<(), String> {
-    let threads = procfs::thread_cpus(pid).ok_or_else(|| format!("cannot read /proc/{pid}/task"))?;
+    let threads =
+        procfs::thread_cpus(pid).ok_or_else(|| format!("cannot read /proc/{pid}/task"))?;
     let want = core.to_string();
     match threads.iter().find(|(_, cpus)| *cpus != want) {
         Some((name, cpus)) => Err(format!(
@@ -536,8 +540,10 @@ fn exported(expected: u64, received: u64, complete: bool) -> String {
         "100% ✓".into()
     } else if received < expected {
         format!("**{share:.2}% ⚠ {} missing**", expected - received)
+    } else if received > expected {
+        format!("**{share:.2}% ⚠ {} spans too many**", received - expected)
     } else {
-        format!("**{share:.2}% ⚠ unexpected spans**")
+        "**count right ⚠ but not one SERVER child of the incoming span per request, or spans of another trace**".into()
     }
 }
 
@@ -757,9 +763,18 @@ mod tests {
             pair: Pair::Axum,
             target_rps: 1.0,
             rounds: vec![
-                (sample(10.0, 1.0, 1.0, 200, 0, 0), sample(20.0, 1.0, 1.0, 200, 200, 200)),
-                (sample(8.0, 1.0, 1.0, 200, 0, 0), sample(10.0, 1.0, 1.0, 200, 200, 200)),
-                (sample(9.0, 1.0, 1.0, 200, 0, 0), sample(11.0, 1.0, 1.0, 200, 200, 200)),
+                (
+                    sample(10.0, 1.0, 1.0, 200, 0, 0),
+                    sample(20.0, 1.0, 1.0, 200, 200, 200),
+                ),
+                (
+                    sample(8.0, 1.0, 1.0, 200, 0, 0),
+                    sample(10.0, 1.0, 1.0, 200, 200, 200),
+                ),
+                (
+                    sample(9.0, 1.0, 1.0, 200, 0, 0),
+                    sample(11.0, 1.0, 1.0, 200, 200, 200),
+                ),
             ],
         };
         // Per round 0.5, 0.8, 0.818 → 0.8; not the ratio of the medians (9 / 11 = 0.818)
@@ -780,7 +795,10 @@ mod tests {
             ),
         ];
         let r = report(&[level(50.0, rounds)], &[]);
-        assert!(r.starts_with("Fixed rate: 50% of the bare capacity (open loop)\n"), "{r}");
+        assert!(
+            r.starts_with("Fixed rate: 50% of the bare capacity (open loop)\n"),
+            "{r}"
+        );
         assert!(
             r.contains("| service-c `GET /work`, OTEL_SDK_DISABLED | 1000 (1000) | 10.00 | 1 (baseline) | 50 | 100 | 1 | 40 | 8.0 | 0 | 0 | 0 | none (checked) |\n"),
             "{r}"
@@ -793,9 +811,20 @@ mod tests {
             r.contains("| service-c: traced ≥ 0.80× bare by CPU at 50% of capacity, every span received | 0.800 (12.50 vs 10.00 µs/req); spans **missing** | **not met** |"),
             "{r}"
         );
-        assert!(r.contains("| service-c: zero spans dropped at 50% | 4399 of 4400 received | **not met** |"), "{r}");
-        assert!(r.contains("| service-c: p99 ≤ 1.25× bare at 50% | 1.25× | met |"), "{r}");
-        assert!(r.contains("| service-c: RSS ≤ bare + 3 MiB at 50% | +2.0 MiB | met |"), "{r}");
+        assert!(
+            r.contains(
+                "| service-c: zero spans dropped at 50% | 4399 of 4400 received | **not met** |"
+            ),
+            "{r}"
+        );
+        assert!(
+            r.contains("| service-c: p99 ≤ 1.25× bare at 50% | 1.25× | met |"),
+            "{r}"
+        );
+        assert!(
+            r.contains("| service-c: RSS ≤ bare + 3 MiB at 50% | +2.0 MiB | met |"),
+            "{r}"
+        );
     }
 
     #[test]
@@ -809,7 +838,15 @@ mod tests {
         stray.counts.stray = 1;
         assert!(!stray.complete());
         assert!(!sample(1.0, 1.0, 1.0, 1100, 2200, 2201).complete());
-        assert_eq!(exported(2200, 2201, false), "**100.05% ⚠ unexpected spans**");
+        assert_eq!(
+            exported(2200, 2201, false),
+            "**100.05% ⚠ 1 spans too many**"
+        );
+        assert_eq!(exported(2200, 2199, false), "**99.95% ⚠ 1 missing**");
+        assert_eq!(
+            exported(2200, 2200, false),
+            "**count right ⚠ but not one SERVER child of the incoming span per request, or spans of another trace**"
+        );
         assert_eq!(exported(2200, 2200, true), "100% ✓");
         assert_eq!(exported(0, 0, true), "none (checked)");
     }

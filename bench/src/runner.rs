@@ -244,7 +244,11 @@ pub(crate) fn free_addr() -> Result<SocketAddr, String> {
     l.local_addr().map_err(|e| e.to_string())
 }
 
-pub(crate) fn wait_listening(addr: SocketAddr, child: &mut Child, what: &str) -> Result<(), String> {
+pub(crate) fn wait_listening(
+    addr: SocketAddr,
+    child: &mut Child,
+    what: &str,
+) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
