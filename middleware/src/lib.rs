@@ -72,6 +72,7 @@ pub mod global;
 pub mod grpc;
 pub mod http;
 pub mod init;
+mod pipeline;
 pub mod propagation;
 pub mod redact;
 pub mod sentry;
