@@ -354,7 +354,8 @@ impl Builder {
             .build();
         let sampler = self.sampler.unwrap_or_else(|| cfg.sampler.to_sampler());
         let mut provider = SdkTracerProvider::builder()
-            .with_sampler(sampler)
+            // A `jaeger-debug-id` request is sampled whatever the sampler says.
+            .with_sampler(crate::propagation::DebugSampler(sampler))
             .with_resource(resource);
 
         let mut export_runtime = None;

@@ -314,6 +314,7 @@ fn trace_state_len(state: &TraceState) -> usize {
 }
 
 /// Length of the `AnyValue` message for `value`.
+#[inline]
 fn any_value_len(value: &Value) -> usize {
     match value {
         Value::String(s) => len_field_len(s.as_str().len()),
@@ -415,6 +416,10 @@ fn size_span(sizes: &mut Vec<usize>, span: &SpanData) -> usize {
 
 #[inline]
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    if v < 0x80 {
+        out.push(v as u8); // most lengths and counts
+        return;
+    }
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -423,6 +428,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// A length-delimited field: key, length, `body`.
+#[inline]
 fn put_len_field(out: &mut Vec<u8>, k: u8, body: &[u8]) {
     out.push(k);
     put_varint(out, body.len() as u64);
@@ -529,12 +535,17 @@ fn put_array(out: &mut Vec<u8>, array: &Array) {
 }
 
 /// A `KeyValue` as field `k` of its parent.
+#[inline]
 fn put_key_value(out: &mut Vec<u8>, k: u8, key_str: &str, value: &Value) {
+    let value_len = any_value_len(value);
     out.push(k);
-    put_varint(out, key_value_len(key_str, value) as u64);
+    put_varint(
+        out,
+        (str_field_len(key_str.len()) + len_field_len(value_len)) as u64,
+    );
     put_str_field(out, key(1, LEN), key_str);
     out.push(key(2, LEN));
-    put_varint(out, any_value_len(value) as u64);
+    put_varint(out, value_len as u64);
     put_any_value(out, value);
 }
 
