@@ -9,6 +9,11 @@
 #   scripts/bench.sh --backends                 # dead / slow collector + unreachable Sentry vs
 #                                               # healthy: 5 rounds × 10 s (~15 min)
 #   scripts/bench.sh --backends --quick         # smoke test: 2 rounds × 2 s
+#   scripts/bench.sh --rate                     # fixed-rate server CPU per request (issue 11's
+#                                               # main figure): 20% and 50% of bare capacity,
+#                                               # 5 rounds × 10 s per pair (~30 min)
+#   scripts/bench.sh --rate --quick             # smoke test: 2 rounds × 3 s
+#   scripts/bench.sh --rate --only service-c --percents 50 --secs 60 --rounds 1   # zero-drop check
 #
 # Extra arguments go to `tb-bench run` (see `tb-bench list` for the variants). The numbers are
 # only meaningful on an otherwise idle machine: the script prints the load average first.
@@ -18,7 +23,14 @@ cd "$root"
 target="${CARGO_TARGET_DIR:-$root/target}"
 
 cmd=run
-if [[ "${1:-}" == "--backends" ]]; then
+if [[ "${1:-}" == "--rate" ]]; then
+  # `tb-bench rate` (docs/performance.md, "Fixed-rate CPU per request"): every pair, the
+  # service-c and mesh pairs need the demo services.
+  cmd=rate
+  shift
+  echo "==> cargo build --release (tb-bench, service-a, service-b, service-c)" >&2
+  cargo build --release --locked -p tracebridge-bench -p service-a -p service-b -p service-c >&2
+elif [[ "${1:-}" == "--backends" ]]; then
   # `tb-bench backends` (docs/operations.md, "Dead or slow backends: throughput"): the
   # tracebridge variants only, no mesh, so the demo services are not needed.
   cmd=backends

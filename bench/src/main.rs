@@ -6,13 +6,17 @@
 //! tb-bench backends [--quick] [--rounds N] [--secs S] [--only v1,v2] [--slow-ms MS] [--out FILE]
 //!                                           # dead / slow OTLP collector and Sentry vs healthy
 //! tb-bench server <variant> <addr>          # one variant server (the runner starts these)
-//! tb-bench load --proto http|grpc --addr A --millis M --conns N --streams K --trace-id T --span-id S [--path P]
+//! tb-bench rate [--quick] [--rounds N] [--secs S] [--percents 20,50] [--rate R] [--only p1,p2] [--out FILE]
+//!                                           # fixed-rate (open-loop) server CPU per request
+//! tb-bench load --proto http|grpc --addr A --millis M --conns N --streams K --trace-id T --span-id S [--path P] [--rate R]
 //! tb-bench list                             # the variants
 //! ```
 
 mod backends;
+mod counter;
 mod load;
 mod procfs;
+mod rate;
 mod runner;
 mod server;
 mod variant;
@@ -27,6 +31,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("run") => cmd_run(&args[1..]),
         Some("backends") => cmd_backends(&args[1..]),
+        Some("rate") => cmd_rate(&args[1..]),
         Some("server") => cmd_server(&args[1..]),
         Some("load") => cmd_load(&args[1..]),
         Some("list") => {
@@ -38,7 +43,8 @@ fn main() -> ExitCode {
         _ => Err(
             "usage: tb-bench run [--quick] [--rounds N] [--secs S] [--conns N] [--only v1,v2] \
              [--no-mesh] [--out FILE] | backends [--quick] [--rounds N] [--secs S] [--only v1,v2] \
-             [--slow-ms MS] [--out FILE] | server <variant> <addr> | load ... | list"
+             [--slow-ms MS] [--out FILE] | rate [--quick] [--rounds N] [--secs S] \
+             [--percents 20,50] [--rate R,...] [--only axum,tonic,service-c,mesh] [--out FILE] | server <variant> <addr> | load ... | list"
                 .to_owned(),
         ),
     };
@@ -150,6 +156,58 @@ fn cmd_backends(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+fn cmd_rate(args: &[String]) -> Result<(), String> {
+    let a = Args { args };
+    let mut opts = if a.flag("--quick") {
+        rate::RateOptions::quick()
+    } else {
+        rate::RateOptions::full()
+    };
+    if let Some(n) = a.parse("--rounds")? {
+        opts.rounds = n;
+    }
+    if let Some(s) = a.parse::<f64>("--secs")? {
+        opts.duration = Duration::from_secs_f64(s);
+    }
+    let numbers = |name: &str| -> Result<Option<Vec<f64>>, String> {
+        a.value(name)
+            .map(|list| {
+                list.split(',')
+                    .map(|v| match v.parse::<f64>() {
+                        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+                        _ => Err(format!("bad value in {name}: {v:?}")),
+                    })
+                    .collect()
+            })
+            .transpose()
+    };
+    if let Some(p) = numbers("--percents")? {
+        opts.percents = p;
+    }
+    if let Some(r) = numbers("--rate")? {
+        opts.rates = r;
+    }
+    if let Some(only) = a.value("--only") {
+        opts.pairs = only
+            .split(',')
+            .map(|n| {
+                rate::Pair::from_name(n)
+                    .ok_or_else(|| format!("unknown pair {n:?} (axum, tonic, service-c, mesh)"))
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    if opts.rounds == 0 {
+        return Err("--rounds must be at least 1".into());
+    }
+    let out = a.value("--out").map(std::path::PathBuf::from);
+    let report = rate::run(opts)?;
+    println!("{report}");
+    if let Some(path) = out {
+        std::fs::write(&path, &report).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
 fn cmd_server(args: &[String]) -> Result<(), String> {
     let [name, addr] = args else {
         return Err("usage: tb-bench server <variant> <addr>".into());
@@ -180,7 +238,11 @@ fn cmd_load(args: &[String]) -> Result<(), String> {
             trace_id: a.required("--trace-id")?.to_owned(),
             span_id: a.required("--span-id")?.to_owned(),
         },
+        rate: a.parse("--rate")?,
     };
+    if let Some(rate) = cfg.rate {
+        load::Schedule::new(rate, cfg.duration)?;
+    }
     let pid = std::process::id();
     let cpu0 = procfs::cpu_time(pid).unwrap_or_default();
     let result = load::run(&cfg);

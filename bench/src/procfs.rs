@@ -25,6 +25,25 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// The CPUs each thread of `pid` may run on (`Cpus_allowed_list` of every
+/// `/proc/<pid>/task/<tid>/status`), with the thread's name: `[("tokio-runtime-w", "0"), …]`.
+pub fn thread_cpus(pid: u32) -> Option<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let Ok(status) = std::fs::read_to_string(task.ok()?.path().join("status")) else {
+            continue; // the thread exited meanwhile
+        };
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_owned())
+        };
+        out.push((field("Name:")?, field("Cpus_allowed_list:")?));
+    }
+    Some(out)
+}
+
 /// `sysconf(_SC_CLK_TCK)`, via `getconf` (100 on every common Linux).
 fn clock_ticks() -> u64 {
     static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
@@ -56,5 +75,7 @@ mod tests {
         std::hint::black_box(x);
         assert!(cpu_time(pid).is_some());
         assert!(rss_bytes(pid).unwrap() > 0);
+        let threads = thread_cpus(pid).unwrap();
+        assert!(threads.iter().any(|(_, cpus)| !cpus.is_empty()));
     }
 }

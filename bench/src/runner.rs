@@ -82,13 +82,28 @@ pub(crate) struct Sample {
 }
 
 pub(crate) struct Harness {
-    exe: PathBuf,
+    pub(crate) exe: PathBuf,
     pub(crate) opts: Options,
     pub(crate) rt: tokio::runtime::Runtime,
     pub(crate) otlp: OtlpReceiver,
     pub(crate) sentry: SentryReceiver,
-    runs: u64,
+    pub(crate) runs: u64,
     log_dir: PathBuf,
+    /// Where the servers export instead of the testkit receiver's gRPC endpoint: (endpoint,
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`). `tb-bench rate` points them at its span counter.
+    pub(crate) export_to: Option<(String, &'static str)>,
+}
+
+/// One load-generator run (see [`Harness::load`]).
+pub(crate) struct LoadRun<'a> {
+    pub(crate) proto: Proto,
+    pub(crate) addr: SocketAddr,
+    pub(crate) path: &'a str,
+    pub(crate) duration: Duration,
+    pub(crate) conns: usize,
+    pub(crate) incoming: &'a Incoming,
+    /// Open loop at this rate (req/s); `None`: closed loop.
+    pub(crate) rate: Option<f64>,
 }
 
 /// Runs the whole benchmark and prints the report; `Err` when a check fails.
@@ -211,7 +226,7 @@ pub(crate) fn median(values: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
-fn pin(pid: u32, cpu: usize) -> Result<(), String> {
+pub(crate) fn pin(pid: u32, cpu: usize) -> Result<(), String> {
     let status = Command::new("taskset")
         .args(["-pc", &cpu.to_string(), &pid.to_string()])
         .stdout(Stdio::null())
@@ -224,12 +239,16 @@ fn pin(pid: u32, cpu: usize) -> Result<(), String> {
     }
 }
 
-fn free_addr() -> Result<SocketAddr, String> {
+pub(crate) fn free_addr() -> Result<SocketAddr, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     l.local_addr().map_err(|e| e.to_string())
 }
 
-fn wait_listening(addr: SocketAddr, child: &mut Child, what: &str) -> Result<(), String> {
+pub(crate) fn wait_listening(
+    addr: SocketAddr,
+    child: &mut Child,
+    what: &str,
+) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
@@ -244,7 +263,7 @@ fn wait_listening(addr: SocketAddr, child: &mut Child, what: &str) -> Result<(),
 }
 
 /// SIGTERM, then wait (the server flushes its spans); SIGKILL after `grace`.
-fn stop(child: &mut Child, grace: Duration, what: &str) -> Result<(), String> {
+pub(crate) fn stop(child: &mut Child, grace: Duration, what: &str) -> Result<(), String> {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -300,6 +319,7 @@ impl Harness {
             sentry,
             runs: 0,
             log_dir,
+            export_to: None,
         };
         eprintln!(
             "tb-bench: {} round(s) of {:?} (+{:?} warm-up) per run; server logs in {}",
@@ -311,9 +331,13 @@ impl Harness {
         Ok(h)
     }
 
-    fn server_env(&self, cmd: &mut Command) {
-        cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", self.otlp.grpc_endpoint())
-            .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    pub(crate) fn server_env(&self, cmd: &mut Command) {
+        let (endpoint, protocol) = self
+            .export_to
+            .clone()
+            .unwrap_or_else(|| (self.otlp.grpc_endpoint(), "grpc"));
+        cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+            .env("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
             .env("SENTRY_DSN", self.sentry.dsn("benchkey"))
             // The SDK's defaults (queue 2048, batch 512): what a user runs. At saturation the
             // queue overflows and the SDK drops spans, counting them; the check below accounts
@@ -325,11 +349,11 @@ impl Harness {
             .env_remove("RUST_LOG");
     }
 
-    fn log_file(&self, name: &str) -> Result<std::fs::File, String> {
+    pub(crate) fn log_file(&self, name: &str) -> Result<std::fs::File, String> {
         std::fs::File::create(self.log_dir.join(format!("{name}.log"))).map_err(|e| e.to_string())
     }
 
-    fn pinned(&self, program: &Path) -> Command {
+    pub(crate) fn pinned(&self, program: &Path) -> Command {
         match self.opts.server_cpu {
             Some(cpu) => {
                 let mut c = Command::new("taskset");
@@ -341,28 +365,28 @@ impl Harness {
     }
 
     /// Runs the load generator as a child process (on the load core, inherited).
-    fn load(
-        &self,
-        proto: Proto,
-        addr: SocketAddr,
-        path: &str,
-        duration: Duration,
-        conns: usize,
-        incoming: &Incoming,
-    ) -> Result<(Summary, f64), String> {
-        let out = Command::new(&self.exe)
-            .arg("load")
+    pub(crate) fn load(&self, run: &LoadRun) -> Result<(Summary, f64), String> {
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("load")
             .args([
                 "--proto",
-                if proto == Proto::Http { "http" } else { "grpc" },
+                if run.proto == Proto::Http {
+                    "http"
+                } else {
+                    "grpc"
+                },
             ])
-            .args(["--addr", &addr.to_string()])
-            .args(["--path", path])
-            .args(["--millis", &duration.as_millis().to_string()])
-            .args(["--conns", &conns.to_string()])
+            .args(["--addr", &run.addr.to_string()])
+            .args(["--path", run.path])
+            .args(["--millis", &run.duration.as_millis().to_string()])
+            .args(["--conns", &run.conns.to_string()])
             .args(["--streams", &self.opts.streams.to_string()])
-            .args(["--trace-id", &incoming.trace_id])
-            .args(["--span-id", &incoming.span_id])
+            .args(["--trace-id", &run.incoming.trace_id])
+            .args(["--span-id", &run.incoming.span_id]);
+        if let Some(rate) = run.rate {
+            cmd.args(["--rate", &rate.to_string()]);
+        }
+        let out = cmd
             .stderr(Stdio::inherit())
             .output()
             .map_err(|e| format!("load generator: {e}"))?;
@@ -445,23 +469,18 @@ impl Harness {
             Proto::Http => self.opts.conns,
             Proto::Grpc => self.opts.grpc_conns,
         };
-        let (warm, _) = self.load(
-            variant.proto(),
+        let run = |duration| LoadRun {
+            proto: variant.proto(),
             addr,
-            "/hello",
-            self.opts.warmup,
+            path: "/hello",
+            duration,
             conns,
             incoming,
-        )?;
+            rate: None,
+        };
+        let (warm, _) = self.load(&run(self.opts.warmup))?;
         let cpu0 = procfs::cpu_time(pid).ok_or("cannot read the server's CPU time")?;
-        let (load, load_cpu) = self.load(
-            variant.proto(),
-            addr,
-            "/hello",
-            self.opts.duration,
-            conns,
-            incoming,
-        )?;
+        let (load, load_cpu) = self.load(&run(self.opts.duration))?;
         let cpu1 = procfs::cpu_time(pid).ok_or("cannot read the server's CPU time")?;
         let rss = procfs::rss_bytes(pid).ok_or("cannot read the server's RSS")?;
         sample_of(variant.name(), &warm, &load, cpu1 - cpu0, load_cpu, rss)
@@ -566,15 +585,7 @@ impl Harness {
 
     /// a → b → c with tracing on vs `OTEL_SDK_DISABLED=true`, interleaved.
     fn mesh(&mut self) -> Result<String, String> {
-        let dir = self.exe.parent().ok_or("no exe dir")?.to_path_buf();
-        for bin in ["service-a", "service-b", "service-c"] {
-            if !dir.join(bin).exists() {
-                return Err(format!(
-                    "{} not found next to tb-bench: build it with `cargo build --release -p {bin}` (scripts/bench.sh does)",
-                    dir.join(bin).display()
-                ));
-            }
-        }
+        let dir = self.services_dir(&["service-a", "service-b", "service-c"])?;
         let mut on = Vec::new();
         let mut off = Vec::new();
         let mut ratios = Vec::new();
@@ -620,77 +631,100 @@ impl Harness {
         Ok(s)
     }
 
+    /// The directory of the demo services' release binaries (next to tb-bench), once `bins`
+    /// are all there.
+    pub(crate) fn services_dir(&self, bins: &[&str]) -> Result<PathBuf, String> {
+        let dir = self.exe.parent().ok_or("no exe dir")?.to_path_buf();
+        for bin in bins {
+            if !dir.join(bin).exists() {
+                return Err(format!(
+                    "{} not found next to tb-bench: build it with `cargo build --release -p {bin}` (scripts/bench.sh does)",
+                    dir.join(bin).display()
+                ));
+            }
+        }
+        Ok(dir)
+    }
+
+    /// Starts services c, b, a (in that order, pinned to the server core, DEMO_DELAY_MS=0,
+    /// no Sentry) into `children` and waits until each listens; a's address. The caller stops
+    /// `children` (a first) whatever this returns.
+    pub(crate) fn start_mesh(
+        &self,
+        dir: &Path,
+        disabled: bool,
+        children: &mut Vec<(String, Child)>,
+    ) -> Result<SocketAddr, String> {
+        let (a, b, c, c_http) = (free_addr()?, free_addr()?, free_addr()?, free_addr()?);
+        for (bin, env) in [
+            (
+                "service-c",
+                vec![
+                    ("C_LISTEN", c.to_string()),
+                    ("C_HTTP_LISTEN", c_http.to_string()),
+                ],
+            ),
+            (
+                "service-b",
+                vec![
+                    ("B_LISTEN", b.to_string()),
+                    ("C_HTTP_URL", format!("http://{c_http}")),
+                ],
+            ),
+            (
+                "service-a",
+                vec![
+                    ("A_LISTEN", a.to_string()),
+                    ("B_URL", format!("http://{b}")),
+                    ("C_URL", format!("http://{c}")),
+                ],
+            ),
+        ] {
+            let mut cmd = self.pinned(&dir.join(bin));
+            cmd.envs(env)
+                .env("DEMO_DELAY_MS", "0")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(self.log_file(bin)?);
+            self.server_env(&mut cmd);
+            cmd.env_remove("SENTRY_DSN");
+            if disabled {
+                cmd.env("OTEL_SDK_DISABLED", "true");
+            }
+            let child = cmd.spawn().map_err(|e| format!("spawn {bin}: {e}"))?;
+            children.push((bin.to_owned(), child));
+        }
+        for ((bin, child), addr) in children.iter_mut().zip([c_http, b, a]) {
+            wait_listening(addr, child, bin)?;
+        }
+        wait_listening(c, &mut children[0].1, "service-c")?;
+        Ok(a)
+    }
+
     fn mesh_run(&mut self, dir: &Path, disabled: bool) -> Result<Sample, String> {
         self.runs += 1;
         let incoming = Incoming::fresh(self.runs);
-        let (a, b, c, c_http) = (free_addr()?, free_addr()?, free_addr()?, free_addr()?);
         let mut children: Vec<(String, Child)> = Vec::new();
         let result = (|| {
-            for (bin, env) in [
-                (
-                    "service-c",
-                    vec![
-                        ("C_LISTEN", c.to_string()),
-                        ("C_HTTP_LISTEN", c_http.to_string()),
-                    ],
-                ),
-                (
-                    "service-b",
-                    vec![
-                        ("B_LISTEN", b.to_string()),
-                        ("C_HTTP_URL", format!("http://{c_http}")),
-                    ],
-                ),
-                (
-                    "service-a",
-                    vec![
-                        ("A_LISTEN", a.to_string()),
-                        ("B_URL", format!("http://{b}")),
-                        ("C_URL", format!("http://{c}")),
-                    ],
-                ),
-            ] {
-                let mut cmd = self.pinned(&dir.join(bin));
-                cmd.envs(env)
-                    .env("DEMO_DELAY_MS", "0")
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(self.log_file(bin)?);
-                self.server_env(&mut cmd);
-                cmd.env_remove("SENTRY_DSN");
-                if disabled {
-                    cmd.env("OTEL_SDK_DISABLED", "true");
-                }
-                let child = cmd.spawn().map_err(|e| format!("spawn {bin}: {e}"))?;
-                children.push((bin.to_owned(), child));
-            }
-            for ((bin, child), addr) in children.iter_mut().zip([c_http, b, a]) {
-                wait_listening(addr, child, bin)?;
-            }
-            wait_listening(c, &mut children[0].1, "service-c")?;
+            let a = self.start_mesh(dir, disabled, &mut children)?;
             let pids: Vec<u32> = children.iter().map(|(_, c)| c.id()).collect();
-            let (warm, _) = self.load(
-                Proto::Http,
-                a,
-                "/trace",
-                self.opts.warmup,
-                self.opts.conns,
-                &incoming,
-            )?;
+            let run = |duration| LoadRun {
+                proto: Proto::Http,
+                addr: a,
+                path: "/trace",
+                duration,
+                conns: self.opts.conns,
+                incoming: &incoming,
+                rate: None,
+            };
+            let (warm, _) = self.load(&run(self.opts.warmup))?;
             let cpu = |pids: &[u32]| -> Result<Duration, String> {
                 pids.iter()
                     .map(|&p| procfs::cpu_time(p).ok_or_else(|| "cannot read CPU time".to_owned()))
                     .sum()
             };
             let cpu0 = cpu(&pids)?;
-            let (load, load_cpu) = self.load(
-                Proto::Http,
-                a,
-                "/trace",
-                self.opts.duration,
-                self.opts.conns,
-                &incoming,
-            )?;
+            let (load, load_cpu) = self.load(&run(self.opts.duration))?;
             let cpu1 = cpu(&pids)?;
             sample_of("mesh", &warm, &load, cpu1 - cpu0, load_cpu, 0)
         })();
