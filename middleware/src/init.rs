@@ -63,10 +63,9 @@ use std::time::Duration;
 use ::sentry::ClientInitGuard;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::KeyValue;
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
-use tracing_subscriber::filter::{EnvFilter, FilterExt, LevelFilter};
+use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -74,6 +73,7 @@ use tracing_subscriber::{Layer, Registry};
 
 use crate::config::{Config, Endpoint, Protocol};
 use crate::global::Settings;
+use crate::pipeline::Pipeline;
 use crate::propagation::{DscConfig, Propagator};
 use crate::ConfigError;
 
@@ -234,7 +234,103 @@ impl Builder {
 
     /// Installs everything globally. Call once, early in `main`; keep the guard alive until
     /// the end of `main`. A second call returns an error for the parts that are global.
-    pub fn install(self) -> Result<Guard, ConfigError> {
+    pub fn install(mut self) -> Result<Guard, ConfigError> {
+        let shutdown_timeout = self.shutdown_timeout;
+        let sampler = self.sampler.take();
+        let sentry_transport = self.sentry_transport.take();
+        let Resolved {
+            cfg,
+            span_filter,
+            log_filter,
+            writer,
+        } = self.resolve()?;
+
+        let sensitive: Arc<[http::HeaderName]> = Arc::from(cfg.sensitive_headers.clone());
+        let jaeger_ui_url: Option<Arc<str>> = cfg.jaeger_ui_url.as_deref().map(Arc::from);
+        let fmt_layer = log_layer(log_filter, writer);
+
+        if cfg.disabled {
+            // No provider, no propagator, no Sentry: logs only. The layers see `disabled` and
+            // pass requests through untouched.
+            let _ = tracing_subscriber::registry().with(fmt_layer).try_init();
+            crate::global::install(Settings {
+                disabled: true,
+                propagator: cfg.propagator,
+                sentry_enabled: false,
+                jaeger_ui_url,
+                sensitive_headers: sensitive,
+                tracer: None,
+            });
+            return Ok(Guard {
+                provider: None,
+                pipeline: None,
+                sentry: None,
+                timeout: shutdown_timeout,
+            });
+        }
+
+        // 1. Sentry, first: SentrySpanProcessor registers its event processor on the hub.
+        let sentry = install_sentry(
+            &cfg,
+            sentry_transport,
+            shutdown_timeout,
+            jaeger_ui_url.clone(),
+            sensitive.clone(),
+        );
+
+        // 2. The tracer provider and the span pipeline.
+        let sentry_processor = sentry.is_some() && cfg.sentry.traces_sample_rate > 0.0;
+        let (provider, pipeline) = build_provider(&cfg, sampler, sentry_processor)?;
+
+        // 3. The propagator. Sentry's propagation context on extracted contexts is read only by
+        // its span processor: without one, extraction leaves it out (one context value less).
+        let mut propagator = cfg.propagator.clone().with_sentry_context(sentry_processor);
+        if let Some(dsn) = &cfg.sentry.dsn {
+            propagator = propagator.with_dsc(DscConfig {
+                public_key: Some(dsn.public_key().to_owned()),
+                environment: cfg.sentry.environment.clone(),
+                release: cfg.sentry.release.clone(),
+                sample_rate: Some(dsc_sample_rate(cfg.sentry.traces_sample_rate)),
+            });
+        }
+        opentelemetry::global::set_text_map_propagator(propagator.clone());
+        opentelemetry::global::set_tracer_provider(provider.clone());
+
+        // 4. The subscriber.
+        install_layers(fmt_layer, &provider, span_filter, sentry.is_some());
+
+        match &cfg.endpoint {
+            Some(ep) => tracing::debug!(
+                endpoint = %ep.traces_url(cfg.protocol),
+                protocol = ?cfg.protocol,
+                "OTLP span export on"
+            ),
+            None => tracing::info!(
+                "OTLP span export off: OTEL_EXPORTER_OTLP_ENDPOINT is not set; spans are \
+                 created and trace headers propagated, but nothing is exported"
+            ),
+        }
+
+        // 5. The settings the layers read per request.
+        crate::global::install(Settings {
+            disabled: false,
+            propagator,
+            sentry_enabled: sentry.is_some(),
+            jaeger_ui_url,
+            sensitive_headers: sensitive,
+            tracer: Some(provider.tracer("tracebridge")),
+        });
+
+        Ok(Guard {
+            provider: Some(provider),
+            pipeline,
+            sentry,
+            timeout: shutdown_timeout,
+        })
+    }
+
+    /// The configuration with the builder's overrides applied, and the parsed filters.
+    fn resolve(self) -> Result<Resolved, ConfigError> {
         let mut cfg = self.config?;
         if let Some(name) = self.service_name {
             cfg.service_name = Some(name);
@@ -266,224 +362,150 @@ impl Builder {
         let log_filter = EnvFilter::builder()
             .parse(&cfg.log_filter)
             .map_err(|e| ConfigError::new("RUST_LOG", e.to_string()))?;
-
-        let sensitive: Arc<[http::HeaderName]> = Arc::from(cfg.sensitive_headers.clone());
-        let jaeger_ui_url: Option<Arc<str>> = cfg.jaeger_ui_url.as_deref().map(Arc::from);
         let writer = self
             .log_writer
             .unwrap_or_else(|| BoxMakeWriter::new(std::io::stdout));
-        let fmt_layer = tracing_subscriber::fmt::layer()
-            .with_ansi(false)
-            .fmt_fields(NoSpanFields)
-            .event_format(TraceIdFormat::default())
-            .with_writer(writer)
-            // One per-layer filter, not two nested ones: with nested filters the outer one
-            // enables every span and callsite the inner one rejects, so the registry creates,
-            // enters and closes every TRACE span of h2 and hyper (measured: a third of a tonic
-            // server's CPU under load). The `filter_fn` carries a level hint so the combined
-            // filter keeps `RUST_LOG`'s maximum level and disabled callsites stay disabled
-            // statically.
-            .with_filter(
-                log_filter.and(
-                    // The SDK logs every failed export; `ReportingExporter` counts them and
-                    // reports at most once per interval instead (a closed collector under
-                    // load would otherwise write a line every few requests).
-                    tracing_subscriber::filter::filter_fn(|m| {
-                        !crate::export::SDK_PER_EXPORT_EVENTS.contains(&m.name())
-                    })
-                    .with_max_level_hint(LevelFilter::TRACE),
-                ),
-            )
-            .boxed();
-
-        if cfg.disabled {
-            // No provider, no propagator, no Sentry: logs only. The layers see `disabled` and
-            // pass requests through untouched.
-            let _ = tracing_subscriber::registry().with(fmt_layer).try_init();
-            crate::global::install(Settings {
-                disabled: true,
-                propagator: cfg.propagator,
-                sentry_enabled: false,
-                jaeger_ui_url,
-                sensitive_headers: sensitive,
-                tracer: None,
-            });
-            return Ok(Guard {
-                provider: None,
-                export_runtime: None,
-                sentry: None,
-                timeout: self.shutdown_timeout,
-            });
-        }
-
-        // 1. Sentry, first: SentrySpanProcessor registers its event processor on the hub.
-        let sentry = match &cfg.sentry.dsn {
-            Some(dsn) => {
-                let mut opts = ::sentry::ClientOptions::new()
-                    .send_default_pii(false)
-                    .traces_sample_rate(cfg.sentry.traces_sample_rate)
-                    .shutdown_timeout(self.shutdown_timeout)
-                    .before_send(crate::sentry::before_send(
-                        jaeger_ui_url.clone(),
-                        sensitive.clone(),
-                    ));
-                opts.dsn = Some(dsn.clone());
-                opts.environment = cfg.sentry.environment.clone().map(Into::into);
-                opts.release = cfg.sentry.release.clone().map(Into::into);
-                opts.transport = self.sentry_transport;
-                Some(::sentry::init(opts))
-            }
-            None => None,
-        };
-
-        // 2. The tracer provider.
-        let mut resource_attrs: Vec<KeyValue> = cfg
-            .resource_attributes
-            .iter()
-            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
-            .collect();
-        resource_attrs.push(KeyValue::new(
-            "service.name",
-            cfg.service_name.clone().unwrap_or_else(unknown_service),
-        ));
-        let resource = Resource::builder_empty()
-            .with_detector(Box::new(
-                opentelemetry_sdk::resource::TelemetryResourceDetector,
-            ))
-            .with_attributes(resource_attrs)
-            .build();
-        let sampler = self.sampler.unwrap_or_else(|| cfg.sampler.to_sampler());
-        let mut provider = SdkTracerProvider::builder()
-            .with_sampler(sampler)
-            .with_resource(resource);
-
-        let mut export_runtime = None;
-        if let Some(endpoint) = &cfg.endpoint {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("tracebridge-export")
-                .enable_all()
-                .build()
-                .map_err(|e| {
-                    ConfigError::new(
-                        endpoint.var,
-                        format!("cannot start the export runtime: {e}"),
-                    )
-                })?;
-            // The exporter is built inside the export runtime (tonic's channel and reqwest's
-            // client spawn their workers there) and every export runs there too; the
-            // processor is the SDK's thread-based one (see `crate::export` for why).
-            let processor = {
-                let _enter = rt.enter();
-                let exporter = crate::export::ReportingExporter::new(
-                    build_exporter(&cfg, endpoint)?,
-                    crate::export::REPORT_INTERVAL,
-                )
-                .on_runtime(rt.handle().clone(), cfg.export_cutoff());
-                opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter)
-                    .with_batch_config(cfg.batch.to_sdk())
-                    .build()
-            };
-            provider = provider.with_span_processor(processor);
-            export_runtime = Some(rt);
-        }
-        let sentry_processor = sentry.is_some() && cfg.sentry.traces_sample_rate > 0.0;
-        if sentry_processor {
-            provider = provider.with_span_processor(
-                ::sentry::integrations::opentelemetry::SentrySpanProcessor::new(),
-            );
-        }
-        let provider = provider.build();
-
-        // 3. The propagator. Sentry's propagation context on extracted contexts is read only by
-        // its span processor: without one, extraction leaves it out (one context value less).
-        let mut propagator = cfg.propagator.clone().with_sentry_context(sentry_processor);
-        if let Some(dsn) = &cfg.sentry.dsn {
-            propagator = propagator.with_dsc(DscConfig {
-                public_key: Some(dsn.public_key().to_owned()),
-                environment: cfg.sentry.environment.clone(),
-                release: cfg.sentry.release.clone(),
-                sample_rate: Some(dsc_sample_rate(cfg.sentry.traces_sample_rate)),
-            });
-        }
-        opentelemetry::global::set_text_map_propagator(propagator.clone());
-        opentelemetry::global::set_tracer_provider(provider.clone());
-
-        // 4. The subscriber.
-        let otel_layer = tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("tracebridge"))
-            .with_filter(span_filter)
-            .boxed();
-        let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![fmt_layer, otel_layer];
-        if sentry.is_some() {
-            // No SpanLayer: Sentry transactions come from SentrySpanProcessor, so a `tracing`
-            // span is not sent twice. ERROR events become Sentry events; INFO/WARN breadcrumbs.
-            // The SDK's own diagnostics (a failed export, dropped spans) are logged but never
-            // sent to Sentry: a dead collector must not become one Sentry event per interval.
-            layers.push(
-                ::sentry::integrations::tracing::ErrorLayer::new()
-                    .with_filter(
-                        tracing_subscriber::filter::filter_fn(|m| {
-                            m.is_event()
-                                && *m.level() == tracing::Level::ERROR
-                                && !is_otel_internal(m)
-                        })
-                        .with_max_level_hint(LevelFilter::ERROR),
-                    )
-                    .boxed(),
-            );
-            layers.push(
-                ::sentry::integrations::tracing::BreadcrumbLayer::new()
-                    .with_filter(
-                        tracing_subscriber::filter::filter_fn(|m| {
-                            m.is_event()
-                                && matches!(*m.level(), tracing::Level::WARN | tracing::Level::INFO)
-                                && !is_otel_internal(m)
-                        })
-                        .with_max_level_hint(LevelFilter::INFO),
-                    )
-                    .boxed(),
-            );
-        }
-        if tracing_subscriber::registry()
-            .with(layers)
-            .try_init()
-            .is_err()
-        {
-            tracing::warn!(
-                "a global tracing subscriber was already installed: tracebridge's log format, \
-                 OpenTelemetry and Sentry layers are not active"
-            );
-        }
-
-        match &cfg.endpoint {
-            Some(ep) => tracing::debug!(
-                endpoint = %ep.traces_url(cfg.protocol),
-                protocol = ?cfg.protocol,
-                "OTLP span export on"
-            ),
-            None => tracing::info!(
-                "OTLP span export off: OTEL_EXPORTER_OTLP_ENDPOINT is not set; spans are \
-                 created and trace headers propagated, but nothing is exported"
-            ),
-        }
-
-        // 5. The settings the layers read per request.
-        crate::global::install(Settings {
-            disabled: false,
-            propagator,
-            sentry_enabled: sentry.is_some(),
-            jaeger_ui_url,
-            sensitive_headers: sensitive,
-            tracer: Some(provider.tracer("tracebridge")),
-        });
-
-        Ok(Guard {
-            provider: Some(provider),
-            export_runtime,
-            sentry,
-            timeout: self.shutdown_timeout,
+        Ok(Resolved {
+            cfg,
+            span_filter,
+            log_filter,
+            writer,
         })
+    }
+}
+
+/// What [`Builder::resolve`] gives [`Builder::install`].
+struct Resolved {
+    cfg: Config,
+    span_filter: EnvFilter,
+    log_filter: EnvFilter,
+    writer: BoxMakeWriter,
+}
+
+/// The log output: fmt with [`TraceIdFormat`], filtered by `RUST_LOG`.
+fn log_layer(filter: EnvFilter, writer: BoxMakeWriter) -> Box<dyn Layer<Registry> + Send + Sync> {
+    tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .fmt_fields(NoSpanFields)
+        .event_format(TraceIdFormat::default())
+        .with_writer(writer)
+        // One per-layer filter, not two nested ones: with nested filters the outer one
+        // enables every span and callsite the inner one rejects, so the registry creates,
+        // enters and closes every TRACE span of h2 and hyper (measured: a third of a tonic
+        // server's CPU under load).
+        .with_filter(filter)
+        .boxed()
+}
+
+/// `sentry::init` when a DSN is set.
+fn install_sentry(
+    cfg: &Config,
+    transport: Option<Arc<dyn ::sentry::TransportFactory>>,
+    shutdown_timeout: Duration,
+    jaeger_ui_url: Option<Arc<str>>,
+    sensitive: Arc<[http::HeaderName]>,
+) -> Option<ClientInitGuard> {
+    let dsn = cfg.sentry.dsn.as_ref()?;
+    let mut opts = ::sentry::ClientOptions::new()
+        .send_default_pii(false)
+        .traces_sample_rate(cfg.sentry.traces_sample_rate)
+        .shutdown_timeout(shutdown_timeout)
+        .before_send(crate::sentry::before_send(jaeger_ui_url, sensitive));
+    opts.dsn = Some(dsn.clone());
+    opts.environment = cfg.sentry.environment.clone().map(Into::into);
+    opts.release = cfg.sentry.release.clone().map(Into::into);
+    opts.transport = transport;
+    Some(::sentry::init(opts))
+}
+
+/// The tracer provider: sampler, resource, and — when an endpoint is set — tracebridge's span
+/// pipeline ([`crate::pipeline`]); Sentry's span processor when `sentry_processor`.
+fn build_provider(
+    cfg: &Config,
+    sampler: Option<opentelemetry_sdk::trace::Sampler>,
+    sentry_processor: bool,
+) -> Result<(SdkTracerProvider, Option<Pipeline>), ConfigError> {
+    let mut resource_attrs: Vec<KeyValue> = cfg
+        .resource_attributes
+        .iter()
+        .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+        .collect();
+    resource_attrs.push(KeyValue::new(
+        "service.name",
+        cfg.service_name.clone().unwrap_or_else(unknown_service),
+    ));
+    let resource = Resource::builder_empty()
+        .with_detector(Box::new(
+            opentelemetry_sdk::resource::TelemetryResourceDetector,
+        ))
+        .with_attributes(resource_attrs)
+        .build();
+    let sampler = sampler.unwrap_or_else(|| cfg.sampler.to_sampler());
+    let mut provider = SdkTracerProvider::builder()
+        .with_sampler(sampler)
+        .with_resource(resource.clone());
+    let mut pipeline = None;
+    if let Some(endpoint) = &cfg.endpoint {
+        let (handle, processor) = Pipeline::start(cfg, endpoint, &resource)?;
+        provider = provider.with_span_processor(processor);
+        pipeline = Some(handle);
+    }
+    if sentry_processor {
+        provider = provider
+            .with_span_processor(::sentry::integrations::opentelemetry::SentrySpanProcessor::new());
+    }
+    Ok((provider.build(), pipeline))
+}
+
+/// The global subscriber: the log layer, tracing-opentelemetry, and Sentry's event and
+/// breadcrumb layers when Sentry is on.
+fn install_layers(
+    fmt_layer: Box<dyn Layer<Registry> + Send + Sync>,
+    provider: &SdkTracerProvider,
+    span_filter: EnvFilter,
+    sentry: bool,
+) {
+    let otel_layer = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("tracebridge"))
+        .with_filter(span_filter)
+        .boxed();
+    let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![fmt_layer, otel_layer];
+    if sentry {
+        // No SpanLayer: Sentry transactions come from SentrySpanProcessor, so a `tracing`
+        // span is not sent twice. ERROR events become Sentry events; INFO/WARN breadcrumbs.
+        // The SDK's own diagnostics are logged but never sent to Sentry.
+        layers.push(
+            ::sentry::integrations::tracing::ErrorLayer::new()
+                .with_filter(
+                    tracing_subscriber::filter::filter_fn(|m| {
+                        m.is_event() && *m.level() == tracing::Level::ERROR && !is_otel_internal(m)
+                    })
+                    .with_max_level_hint(LevelFilter::ERROR),
+                )
+                .boxed(),
+        );
+        layers.push(
+            ::sentry::integrations::tracing::BreadcrumbLayer::new()
+                .with_filter(
+                    tracing_subscriber::filter::filter_fn(|m| {
+                        m.is_event()
+                            && matches!(*m.level(), tracing::Level::WARN | tracing::Level::INFO)
+                            && !is_otel_internal(m)
+                    })
+                    .with_max_level_hint(LevelFilter::INFO),
+                )
+                .boxed(),
+        );
+    }
+    if tracing_subscriber::registry()
+        .with(layers)
+        .try_init()
+        .is_err()
+    {
+        tracing::warn!(
+            "a global tracing subscriber was already installed: tracebridge's log format, \
+             OpenTelemetry and Sentry layers are not active"
+        );
     }
 }
 
@@ -503,60 +525,6 @@ fn unknown_service() -> String {
     }
 }
 
-fn build_exporter(
-    cfg: &Config,
-    endpoint: &Endpoint,
-) -> Result<opentelemetry_otlp::SpanExporter, ConfigError> {
-    // `ReportingExporter` cuts an export off at the same point (see `Config::export_cutoff`).
-    let timeout = cfg.export_cutoff();
-    let url = endpoint.traces_url(cfg.protocol);
-    let result = match cfg.protocol {
-        Protocol::Grpc => {
-            let mut metadata = tonic::metadata::MetadataMap::new();
-            for (k, v) in &cfg.headers {
-                let key = tonic::metadata::MetadataKey::from_bytes(k.as_bytes()).map_err(|_| {
-                    ConfigError::new(cfg.headers_var, format!("{k:?} is not valid gRPC metadata"))
-                })?;
-                let value = v.parse().map_err(|_| {
-                    ConfigError::new(
-                        cfg.headers_var,
-                        format!("the value of {k:?} is not valid gRPC metadata"),
-                    )
-                })?;
-                metadata.insert(key, value);
-            }
-            let mut builder = opentelemetry_otlp::SpanExporter::builder().with_tonic();
-            if url.starts_with("https://") {
-                // tonic's default TLS config trusts no root at all: use the system's roots,
-                // as the HTTP exporter (reqwest + rustls) does.
-                builder = builder
-                    .with_tls_config(tonic::transport::ClientTlsConfig::new().with_native_roots());
-            }
-            builder
-                .with_endpoint(url)
-                .with_timeout(timeout)
-                .with_metadata(metadata)
-                .build()
-        }
-        Protocol::HttpProtobuf => {
-            let client = reqwest::Client::builder()
-                .timeout(timeout)
-                .build()
-                .map_err(|e| ConfigError::new(endpoint.var, format!("HTTP client: {e}")))?;
-            opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_http_client(client)
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_endpoint(url)
-                .with_timeout(timeout)
-                .with_headers(cfg.headers.iter().cloned().collect())
-                .build()
-        }
-    };
-    result
-        .map_err(|e| ConfigError::new(endpoint.var, format!("cannot build the OTLP exporter: {e}")))
-}
-
 /// The DSC's `sentry-sample_rate` from Sentry's `f32` rate, through the `f32`'s shortest
 /// decimal form: `f64::from(0.1f32)` would write `sentry-sample_rate=0.10000000149011612`.
 fn dsc_sample_rate(rate: f32) -> f64 {
@@ -569,7 +537,8 @@ fn dsc_sample_rate(rate: f32) -> f64 {
 #[must_use = "dropping the guard flushes and shuts telemetry down"]
 pub struct Guard {
     provider: Option<SdkTracerProvider>,
-    export_runtime: Option<tokio::runtime::Runtime>,
+    /// The span pipeline's export thread (when an endpoint is set), stopped on drop.
+    pipeline: Option<Pipeline>,
     sentry: Option<ClientInitGuard>,
     timeout: Duration,
 }
@@ -578,7 +547,7 @@ impl std::fmt::Debug for Guard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Guard")
             .field("provider", &self.provider.is_some())
-            .field("export", &self.export_runtime.is_some())
+            .field("export", &self.pipeline.is_some())
             .field("sentry", &self.sentry.is_some())
             .field("timeout", &self.timeout)
             .finish()
@@ -620,24 +589,19 @@ fn run_bounded<T: Send + 'static>(
 impl Drop for Guard {
     fn drop(&mut self) {
         if let Some(provider) = self.provider.take() {
-            let runtime = self.export_runtime.take();
+            let pipeline = self.pipeline.take();
             let timeout = self.timeout;
             let done = run_bounded(timeout, move || {
-                // The thread-based processor's flush message has its own channel, so a full
-                // span queue cannot refuse it (the async-runtime processor's could), and the
-                // flush exports everything queued when it arrives.
-                let flushed = provider.force_flush();
-                let shut = provider.shutdown();
-                if let Some(rt) = runtime {
-                    rt.shutdown_timeout(Duration::from_millis(100));
-                }
-                (flushed, shut)
+                // The export thread exports everything queued (spans ended right up to now),
+                // an export in flight included, then ends.
+                let exported = pipeline.is_none_or(|mut p| p.shutdown());
+                // The other processors (Sentry's); the pipeline's answers at once now.
+                let _ = provider.shutdown();
+                exported
             });
             match done {
-                Some((Ok(()), _)) => {}
-                Some((Err(e), _)) => {
-                    tracing::warn!(error = %e, "spans could not be exported at shutdown")
-                }
+                Some(true) => {}
+                Some(false) => tracing::warn!("spans could not be exported at shutdown"),
                 None => tracing::warn!(
                     timeout_ms = timeout.as_millis() as u64,
                     "span flush did not finish in time; unexported spans are dropped"

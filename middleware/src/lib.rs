@@ -79,6 +79,7 @@ pub mod shutdown;
 
 mod body;
 pub mod export;
+mod pipeline;
 mod span;
 #[cfg(test)]
 mod test_support;
