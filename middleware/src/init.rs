@@ -7,8 +7,8 @@
 //!    `traces_sample_rate`, `send_default_pii` off, and [`crate::sentry::before_send`] (trace
 //!    context from the current OpenTelemetry span, Jaeger UI link, credential scrubbing).
 //! 2. **Tracer provider**: the sampler, the resource (`service.name`,
-//!    `OTEL_RESOURCE_ATTRIBUTES`, `telemetry.sdk.*`), and — when an endpoint is set — a batch
-//!    span processor feeding the OTLP exporter (tonic for `grpc`, reqwest for `http/protobuf`).
+//!    `OTEL_RESOURCE_ATTRIBUTES`, `telemetry.sdk.*`), and — when an endpoint is set —
+//!    tracebridge's span pipeline (tonic for `grpc`, reqwest for `http/protobuf`).
 //!    Sentry's `SentrySpanProcessor` is added when `SENTRY_TRACES_SAMPLE_RATE > 0`, so Sentry
 //!    transactions are the same spans, with the same trace id, as the ones sent to Jaeger.
 //! 3. **Propagator**: `OTEL_PROPAGATORS`, writing this service's Sentry DSC when it starts a
@@ -31,24 +31,25 @@
 //!
 //! # Export off the request path
 //!
-//! Export runs off the request path. Ending a span hands it to the SDK's thread-based
-//! `BatchSpanProcessor`: a `try_send` into a bounded queue (`OTEL_BSP_MAX_QUEUE_SIZE`) that
-//! wakes nobody; the processor's thread wakes once per full batch (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`)
-//! or per `OTEL_BSP_SCHEDULE_DELAY`. When the queue is full the span is dropped, and
-//! opentelemetry_sdk 0.32 logs the first drop once (`BatchSpanProcessor.SpanDroppingStarted`)
-//! and the total at shutdown (`BatchSpanProcessor.SpansDropped`, `dropped_span_count`) — never
-//! per request. The exports themselves run on a dedicated one-thread Tokio runtime owned by the
-//! guard (`tracebridge-export`), each cut off after
-//! `min(OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_BSP_EXPORT_TIMEOUT)`. Because export has its own
-//! runtime, `init()` works with or without an application runtime, and dropping the guard never
-//! deadlocks a current-thread runtime.
+//! Export runs off the request path, through tracebridge's own span pipeline
+//! ([`crate::pipeline`], replacing the SDK's `BatchSpanProcessor` and opentelemetry-otlp).
+//! Ending a span pushes it into a bounded lock-free queue (`OTEL_BSP_MAX_QUEUE_SIZE`) that wakes
+//! nobody; the export thread (`tracebridge-export`, owned by the guard) wakes once per full
+//! batch (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`) or per `OTEL_BSP_SCHEDULE_DELAY`, encodes the batch
+//! into a reused buffer and sends it over http/protobuf or gRPC with the OTLP retry rules, each
+//! export cut off after `min(OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_BSP_EXPORT_TIMEOUT)`. When the
+//! queue is full the span is dropped and counted: the first drop is logged at once, then at
+//! most one line per [`crate::export::REPORT_INTERVAL`], and the total at shutdown — never a
+//! line per request. Because the export thread has its own runtime, `init()` works with or
+//! without an application runtime, and dropping the guard never deadlocks a current-thread
+//! runtime.
 //!
-//! Dropping the [`Guard`] blocks the dropping thread for at most the shutdown timeout per
-//! backend (spans, then Sentry); spans still unexported after that are dropped. The SDK's
-//! diagnostics (`internal-logs`: the first dropped span, the dropped total at shutdown) go to
-//! the log output, never to Sentry. Failed exports are counted by
-//! [`crate::export`] and reported at most once per [`crate::export::REPORT_INTERVAL`] with the
-//! number of spans lost (the SDK's own line per failed export is filtered out).
+//! Dropping the [`Guard`] exports everything still queued (an export in flight included) and
+//! stops the export thread, blocking the dropping thread for at most the shutdown timeout per
+//! backend (spans, then Sentry); spans still unexported after that are dropped. Failed exports
+//! are counted by [`crate::export`] and reported at most once per
+//! [`crate::export::REPORT_INTERVAL`] with the number of spans lost; a collector's partial
+//! success is reported the same way with the number of spans it rejected.
 //!
 //! An `https` endpoint is verified against the system's root certificates, over gRPC (tonic +
 //! rustls) and over HTTP (reqwest + rustls) alike.

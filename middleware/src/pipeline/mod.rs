@@ -20,4 +20,7 @@ pub(crate) mod retry;
 pub(crate) mod transport;
 pub(crate) mod worker;
 
+#[cfg(test)]
+mod tests;
+
 pub(crate) use worker::Pipeline;

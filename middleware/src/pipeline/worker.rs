@@ -44,7 +44,7 @@ impl BatchEncoder<SpanData> for Encoder {
 /// thread; [`Pipeline::shutdown`] does.
 #[derive(Debug)]
 pub(crate) struct Pipeline {
-    queue: Arc<Queue<SpanData>>,
+    pub(super) queue: Arc<Queue<SpanData>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -84,9 +84,17 @@ impl Pipeline {
             drops: Tally::default(),
             rejections: Tally::default(),
         };
+        // Unit tests capture the export thread's lines with the subscriber that was current
+        // when they started the pipeline; otherwise it logs through the global one.
+        #[cfg(test)]
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
         let thread = std::thread::Builder::new()
             .name("tracebridge-export".into())
-            .spawn(move || worker.run())
+            .spawn(move || {
+                #[cfg(test)]
+                let _scoped = tracing::dispatcher::set_default(&dispatch);
+                worker.run()
+            })
             .map_err(|e| {
                 ConfigError::new(endpoint.var, format!("cannot start the export thread: {e}"))
             })?;
