@@ -443,7 +443,8 @@ fn build_provider(
         .build();
     let sampler = sampler.unwrap_or_else(|| cfg.sampler.to_sampler());
     let mut provider = SdkTracerProvider::builder()
-        .with_sampler(sampler)
+        // A `jaeger-debug-id` request is sampled whatever the sampler says.
+        .with_sampler(crate::propagation::DebugSampler(sampler))
         .with_resource(resource.clone());
     let mut pipeline = None;
     if let Some(endpoint) = &cfg.endpoint {
@@ -510,9 +511,10 @@ fn install_layers(
     }
 }
 
-/// Events from the OpenTelemetry SDK/exporter themselves (`internal-logs`).
+/// Events about telemetry itself: the OpenTelemetry SDK's own (`internal-logs`) and the span
+/// queue's drop lines (which replace the SDK's batch processor's), never sent to Sentry.
 fn is_otel_internal(meta: &tracing::Metadata<'_>) -> bool {
-    meta.target().starts_with("opentelemetry")
+    meta.target().starts_with("opentelemetry") || meta.target() == "tracebridge::pipeline"
 }
 
 fn unknown_service() -> String {

@@ -72,6 +72,7 @@ pub mod global;
 pub mod grpc;
 pub mod http;
 pub mod init;
+mod pipeline;
 pub mod propagation;
 pub mod redact;
 pub mod sentry;
@@ -79,7 +80,6 @@ pub mod shutdown;
 
 mod body;
 pub mod export;
-mod pipeline;
 mod span;
 #[cfg(test)]
 mod test_support;

@@ -23,9 +23,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::{HeaderMap, Method, StatusCode};
-use opentelemetry::trace::{
-    Link, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, Tracer as _,
-};
+use opentelemetry::trace::{Link, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 
 /// The OpenTelemetry span of one request (server) or call (client), ended on drop.
@@ -58,19 +56,15 @@ impl LayerSpan {
                 parent.with_span(tracer.build_with_context(builder, parent))
             }
         };
-        LayerSpan { cx }
+        // The W3C `random` flag where the SDK's span context cannot carry it.
+        LayerSpan {
+            cx: crate::propagation::keep_random_flag(parent, cx),
+        }
     }
 
     /// The context the inner service runs in and that is injected downstream.
     pub(crate) fn context(&self) -> &Context {
         &self.cx
-    }
-
-    /// The span's own span context, or `None` when it is not valid (a no-op tracer).
-    pub(crate) fn span_context(&self) -> Option<SpanContext> {
-        let span = self.cx.span();
-        let sc = span.span_context();
-        sc.is_valid().then(|| sc.clone())
     }
 
     /// Sets one attribute (response data).

@@ -246,3 +246,82 @@ async fn skipped_grpc_paths_export_nothing() {
     telemetry.one(WATCH).await;
     assert!(telemetry.named(CHECK).is_empty());
 }
+
+/// W3C Level 2 random flag on gRPC calls: an HTTP service behind `http::ServerLayer` calls a
+/// gRPC service through `grpc::ClientLayer`; the `traceparent` the gRPC server receives keeps
+/// the incoming random flag whether or not the trace is sampled, adds none to a trace that came
+/// without it, and carries it for a trace the HTTP service starts.
+#[tokio::test]
+async fn random_flag_is_forwarded_on_grpc_calls() {
+    use axum::extract::State;
+    use axum::routing::get;
+
+    let telemetry = telemetry();
+    let (grpc_addr, behaviour) = serve(ServerLayer::new()).await;
+    let router = axum::Router::new()
+        .route(
+            "/relay",
+            get(|State(addr): State<std::net::SocketAddr>| async move {
+                client(addr)
+                    .check(check("ok"))
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .status
+                    .to_string()
+            }),
+        )
+        .layer(tracebridge::http::ServerLayer::new())
+        .with_state(grpc_addr);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let front = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    for flags in ["02", "03", "00", "01", "started"] {
+        telemetry.reset();
+        let mut request = reqwest::Client::new().get(format!("http://{front}/relay"));
+        if flags != "started" {
+            request = request.header(
+                "traceparent",
+                format!("00-{trace}-00f067aa0ba902b7-{flags}"),
+            );
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let traceresponse = response.headers()["traceresponse"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let sent = behaviour
+            .metadata
+            .lock()
+            .unwrap()
+            .last()
+            .expect("gRPC server called")
+            .get("traceparent")
+            .expect("traceparent sent")
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let want = if flags == "started" { "03" } else { flags };
+        assert_eq!(&sent[52..], &format!("-{want}"), "{flags}: sent {sent}");
+        assert_eq!(&traceresponse[52..], &format!("-{want}"), "{flags}");
+        assert_eq!(sent[3..35], traceresponse[3..35], "{flags}: one trace");
+        if flags == "started" {
+            let server = telemetry.one("GET /relay").await;
+            assert_eq!(server.parent_span_id, SpanId::INVALID);
+            let grpc = telemetry.wait_for(CHECK, 2).await;
+            let grpc_client = grpc
+                .iter()
+                .find(|s| s.span_kind == SpanKind::Client)
+                .expect("client span");
+            assert_eq!(
+                parse_traceparent(&sent),
+                (trace_id(&server), span_id(grpc_client))
+            );
+        } else {
+            assert_eq!(&sent[3..35], trace, "{flags}");
+        }
+    }
+}

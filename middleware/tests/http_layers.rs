@@ -618,3 +618,184 @@ async fn every_incoming_format_continues_the_trace() {
         assert!(span.parent_span_is_remote);
     }
 }
+
+/// A front service behind `ServerLayer` whose `/relay` handler calls the back service's
+/// `/users/1` with the traced client; answers the back's status.
+async fn front(back: SocketAddr, server: ServerLayer, client: ClientMiddleware) -> SocketAddr {
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(client)
+        .build();
+    let router = Router::new()
+        .route(
+            "/relay",
+            get(move || {
+                let client = client.clone();
+                async move {
+                    let status = client
+                        .get(format!("http://{back}/users/1"))
+                        .send()
+                        .await
+                        .unwrap()
+                        .status();
+                    status.as_u16().to_string()
+                }
+            }),
+        )
+        .layer(server);
+    serve(router).await
+}
+
+/// Calls the front's `/relay` with `headers`; returns its `traceresponse` and the headers the
+/// back service received.
+async fn relay(front: SocketAddr, seen: &Seen, headers: &[(&str, String)]) -> (String, HeaderMap) {
+    let mut request = reqwest::Client::new().get(format!("http://{front}/relay"));
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let traceresponse = response.headers()["traceresponse"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(response.text().await.unwrap(), "200");
+    (traceresponse, seen.last_headers())
+}
+
+/// W3C Level 2 random flag (0x02) through a service: kept on the outgoing call whether or not
+/// the span is sampled, never added to a trace that came without it, and in `traceresponse`.
+#[tokio::test]
+async fn random_flag_is_forwarded_sampled_or_not() {
+    let telemetry = telemetry();
+    let seen = Seen::default();
+    let back = serve(app(seen.clone(), ServerLayer::new())).await;
+    let front = front(back, ServerLayer::new(), ClientMiddleware::new()).await;
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    for flags in ["02", "03", "00", "01"] {
+        telemetry.reset();
+        let incoming = format!("00-{trace}-00f067aa0ba902b7-{flags}");
+        let (traceresponse, got) = relay(front, &seen, &[("traceparent", incoming)]).await;
+        let sent = got["traceparent"].to_str().unwrap();
+        assert_eq!(&sent[..36], &format!("00-{trace}-"), "{flags}");
+        assert_eq!(&sent[52..], &format!("-{flags}"), "{flags}: sent {sent}");
+        assert_eq!(&traceresponse[..36], &format!("00-{trace}-"));
+        assert_eq!(&traceresponse[52..], &format!("-{flags}"), "{flags}");
+        if flags.ends_with('1') || flags == "03" {
+            // Sampled: the ids written are the exported spans'.
+            let client = telemetry.one("GET").await;
+            let server = telemetry.one("GET /relay").await;
+            assert_eq!(
+                parse_traceparent(sent),
+                (trace_id(&client), span_id(&client))
+            );
+            assert_eq!(
+                parse_traceparent(&traceresponse),
+                (trace_id(&server), span_id(&server))
+            );
+            assert_eq!(client.span_context.trace_flags().to_u8() & 1, 1);
+        }
+    }
+}
+
+/// A trace the service starts has random ids: the random flag goes out with it.
+#[tokio::test]
+async fn a_started_trace_carries_the_random_flag() {
+    let telemetry = telemetry();
+    let seen = Seen::default();
+    let back = serve(app(seen.clone(), ServerLayer::new())).await;
+    let front = front(back, ServerLayer::new(), ClientMiddleware::new()).await;
+    let (traceresponse, got) = relay(front, &seen, &[]).await;
+    let sent = got["traceparent"].to_str().unwrap().to_owned();
+    assert!(sent.ends_with("-03"), "{sent}");
+    assert!(traceresponse.ends_with("-03"), "{traceresponse}");
+    let server = telemetry.one("GET /relay").await;
+    let client = telemetry.one("GET").await;
+    assert_eq!(server.parent_span_id, SpanId::INVALID);
+    assert_eq!(
+        parse_traceparent(&traceresponse),
+        (trace_id(&server), span_id(&server))
+    );
+    assert_eq!(
+        parse_traceparent(&sent),
+        (trace_id(&server), span_id(&client))
+    );
+    // The back service continued it, random flag included, in its own traceresponse.
+    let back_server = telemetry.one("GET /users/{id}").await;
+    assert_eq!(trace_id(&back_server), trace_id(&server));
+    assert_eq!(back_server.parent_span_id, span_id(&client));
+}
+
+/// Level 2 tracestate through a service: `@` keys and duplicated keys are inherited as they
+/// came (in one header or several); a grammar break drops the tracestate, not the trace.
+#[tokio::test]
+async fn level2_tracestate_reaches_the_next_hop() {
+    let _telemetry = telemetry();
+    let seen = Seen::default();
+    let back = serve(app(seen.clone(), ServerLayer::new())).await;
+    let front = front(back, ServerLayer::new(), ClientMiddleware::new()).await;
+    let tp = || {
+        (
+            "traceparent",
+            traceparent("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"),
+        )
+    };
+    let z256 = format!("{}=1", "z".repeat(256));
+    for (tracestate, forwarded) in [
+        (vec!["foo@=1,bar=2"], Some("foo@=1,bar=2".to_owned())),
+        (
+            vec!["foo@@bar=1,bar=2"],
+            Some("foo@@bar=1,bar=2".to_owned()),
+        ),
+        (vec!["foo=1,foo=2"], Some("foo=1,foo=2".to_owned())),
+        (
+            vec!["foo=1", "bar=2,foo=3"],
+            Some("foo=1,bar=2,foo=3".to_owned()),
+        ),
+        (vec![z256.as_str()], Some(z256.clone())),
+        (vec!["@foo=1,bar=2"], None),
+    ] {
+        let mut headers = vec![tp()];
+        headers.extend(tracestate.iter().map(|v| ("tracestate", (*v).to_owned())));
+        let (_, got) = relay(front, &seen, &headers).await;
+        assert!(
+            got["traceparent"]
+                .to_str()
+                .unwrap()
+                .starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "{tracestate:?}"
+        );
+        assert_eq!(
+            got.get("tracestate")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            forwarded,
+            "{tracestate:?}"
+        );
+    }
+    let z257 = format!("{}=1,bar=2", "z".repeat(257));
+    let (_, got) = relay(front, &seen, &[tp(), ("tracestate", z257)]).await;
+    assert!(got.get("tracestate").is_none());
+}
+
+/// 180 baggage entries (the W3C limit) reach the next hop whole, though OpenTelemetry's
+/// `Baggage` holds 64.
+#[tokio::test]
+async fn baggage_of_180_entries_reaches_the_next_hop() {
+    let _telemetry = telemetry();
+    let seen = Seen::default();
+    let back = serve(app(seen.clone(), ServerLayer::new())).await;
+    let w3c = tracebridge::Propagator::from_names("tracecontext,baggage").unwrap();
+    let front = front(
+        back,
+        ServerLayer::new().propagator(w3c.clone()),
+        ClientMiddleware::new().propagator(w3c),
+    )
+    .await;
+    let members: Vec<String> = (0..180).map(|i| format!("k{i:03}=v%20{i}")).collect();
+    let (_, got) = relay(front, &seen, &[("baggage", members.join(","))]).await;
+    let mut forwarded: Vec<&str> = got["baggage"].to_str().unwrap().split(',').collect();
+    forwarded.sort();
+    assert_eq!(
+        forwarded,
+        members.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+}

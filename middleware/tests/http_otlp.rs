@@ -81,9 +81,10 @@ async fn one_trace_across_http_and_grpc_over_otlp() {
         http_server.parent_span_id.as_deref(),
         Some(http_client.span_id.as_str())
     );
+    // Sampled, and random (W3C Level 2): the client layer started the trace with random ids.
     assert_eq!(
         traceresponse,
-        format!("00-{}-{}-01", http_server.trace_id, http_server.span_id)
+        format!("00-{}-{}-03", http_server.trace_id, http_server.span_id)
     );
     assert_eq!(
         internal.parent_span_id.as_deref(),

@@ -208,4 +208,52 @@ fn python_and_sentry_sdk_interop() {
         assert!((0.0..1.0).contains(&rand));
         assert_eq!(s["third_party"], "user=alice%20smith");
     }
+
+    // 3. Trace Context Level 2 (2026 text) as we forward it, read by the Python reference.
+    // The random flag: Python keeps every flag bit it receives, so it reads our `-02` / `-03`.
+    // The tracestate: Python's OpenTelemetry still applies Level 1's key grammar
+    // (`tenant@system`) and drops a whole list with a duplicated key, so it reads an empty
+    // tracestate where the 2026 text has a valid list to inherit. That is where the reference
+    // disagrees with the text; we assert what it does, so a change on its side shows here.
+    let w3c = Propagator::from_names("tracecontext").unwrap();
+    for (flags, tracestate, python_reads) in [
+        ("02", "congo=t61rcWkgMzE", "congo=t61rcWkgMzE"),
+        ("03", "foo@=1,bar=2", ""),
+        ("02", "foo@@bar=1,bar=2", ""),
+        ("00", "foo=1,foo=2", ""),
+    ] {
+        let incoming = headers_of(&[
+            ("traceparent", &format!("00-{trace}-{span}-{flags}")),
+            ("tracestate", tracestate),
+        ]);
+        let cx = w3c.extract(&incoming);
+        let mut out = HeaderMap::new();
+        w3c.inject(&cx, &mut out);
+        assert_eq!(out["tracestate"], tracestate, "we forward it as it came");
+        let json: serde_json::Map<String, Value> = out
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), Value::from(v.to_str().unwrap())))
+            .collect();
+        let parsed = script(&py, "parse", Some(&Value::Object(json).to_string()));
+        let got = &parsed["tracecontext"];
+        assert_eq!(got["valid"], true, "{parsed}");
+        assert_eq!(got["trace_id"], trace);
+        assert_eq!(
+            got["flags"],
+            u8::from_str_radix(flags, 16).unwrap(),
+            "{parsed}"
+        );
+        assert_eq!(got["tracestate"], python_reads, "{tracestate}: {parsed}");
+    }
+}
+
+fn headers_of(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (k, v) in pairs {
+        map.append(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            http::HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    map
 }

@@ -200,6 +200,10 @@ where
                 (span, what)
             }
         };
+        // `jaeger-debug-id` (no trace context came with it): searchable on the root span.
+        if let Some(id) = crate::propagation::jaeger_debug_id(&parent) {
+            span.set_attribute(KeyValue::new("jaeger-debug-id", id));
+        }
         drop(parent);
 
         // A hub per request (like sentry-tower's NewSentryLayer), so scope data set by one
@@ -476,13 +480,14 @@ fn panic_response<B>(traced: Traced) -> Response<TracedBody<B>> {
 }
 
 /// `traceresponse` (W3C Trace Context Level 2) with the server span's own ids, so a browser or
-/// caller can find the trace.
+/// caller can find the trace; its flags are those the span's outgoing calls carry (`random`
+/// included: "The format and requirements for this are the same as those of the
+/// random-trace-id flag in the trace-flags field in the `traceparent` request header").
 fn add_traceresponse<B>(span: &LayerSpan, response: &mut Response<B>) {
-    if let Some(sc) = span.span_context() {
-        response.headers_mut().insert(
-            http::HeaderName::from_static("traceresponse"),
-            crate::propagation::traceresponse(&sc),
-        );
+    if let Some(value) = crate::propagation::traceresponse(span.context()) {
+        response
+            .headers_mut()
+            .insert(http::HeaderName::from_static("traceresponse"), value);
     }
 }
 

@@ -3,8 +3,9 @@
 //! ```text
 //! SDK span ends ─► processor::QueueProcessor::on_end ─► queue::Queue (bounded, lock-free;
 //!                  a full queue drops the span and counts it)
-//!               ─► worker: one export thread — batch ─► encode::Encoder into a reused buffer
-//!                  ─► retry: OTLP retry rules ─► transport: http/protobuf or gRPC
+//!               ─► worker: one export thread — batch ─► encode::Encoder (hand-written OTLP
+//!                  protobuf) into a reused buffer ─► retry: OTLP retry rules ─► transport:
+//!                  http/protobuf or gRPC
 //! ```
 //!
 //! Replaces the SDK's `BatchSpanProcessor` + `opentelemetry-otlp` exporter (see
@@ -20,6 +21,8 @@ pub(crate) mod retry;
 pub(crate) mod transport;
 pub(crate) mod worker;
 
+#[cfg(test)]
+mod encode_tests;
 #[cfg(test)]
 mod tests;
 

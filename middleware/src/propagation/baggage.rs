@@ -2,9 +2,13 @@
 //!
 //! Limits (W3C Baggage): at most [`MAX_ENTRIES`] list members, [`MAX_ENTRY_BYTES`] per member
 //! and [`MAX_TOTAL_BYTES`] in all; members beyond a limit are dropped, the rest are kept.
-//! OpenTelemetry's [`Baggage`] itself holds at most 64 entries (the current W3C minimum), so
-//! third-party entries past the 64th are dropped by it. Malformed members (bad key, bad octet,
-//! value not UTF-8 after decoding) are dropped one by one.
+//! Malformed members (bad key, bad octet, value not UTF-8 after decoding) are dropped one by one.
+//!
+//! OpenTelemetry's [`Baggage`] holds at most 64 entries. The members it cannot take (the 65th
+//! to the 180th) are not dropped: they are kept verbatim, still percent-encoded, beside it
+//! ([`Overflow`]), and injection writes them after the [`Baggage`] entries, so a service
+//! forwards every entry it received within the W3C limits. Application code reading
+//! [`Baggage`] sees the first 64.
 //!
 //! `sentry-*` members are the Sentry DSC: when the `sentry` format is on they are split off into
 //! a [`SentryDsc`] (verbatim) instead of the [`Baggage`].
@@ -237,14 +241,20 @@ impl<'a> DscMembers<'a> {
     }
 }
 
+/// The W3C members OpenTelemetry's [`Baggage`] could not hold (its 64-entry cap), verbatim and
+/// `,`-separated, in arrival order. A context value next to the [`Baggage`] they belong to.
+#[derive(Debug)]
+pub(crate) struct Overflow(pub(crate) bytes::Bytes);
+
 /// Reads every `baggage` header value (each with its `HeaderValue` when the source has one):
-/// W3C members go into `baggage` when `w3c`, `sentry-*` members into the returned DSC when
-/// `dsc` (otherwise they are ordinary members).
+/// W3C members go into `baggage` when `w3c` (those it cannot hold appended to `overflow`),
+/// `sentry-*` members into the returned DSC when `dsc` (otherwise they are ordinary members).
 pub(crate) fn parse<'a>(
     values: impl Iterator<Item = (&'a [u8], Option<&'a HeaderValue>)>,
     w3c: bool,
     dsc: bool,
     baggage: &mut Baggage,
+    overflow: &mut Vec<u8>,
 ) -> Option<SentryDsc> {
     let mut seen = 0usize;
     let mut total = 0usize;
@@ -286,7 +296,15 @@ pub(crate) fn parse<'a>(
                 else {
                     continue;
                 };
+                let (before, known) = (baggage.len(), baggage.get(key).is_some());
                 baggage.insert_with_metadata(key.to_owned(), val.into_owned(), props.to_owned());
+                if !known && baggage.len() == before {
+                    // Refused by `Baggage` (full): keep the member as it came.
+                    if !overflow.is_empty() {
+                        overflow.push(b',');
+                    }
+                    overflow.extend_from_slice(member.raw);
+                }
             }
         }
     }
@@ -295,11 +313,13 @@ pub(crate) fn parse<'a>(
         .map(|header| SentryDsc::from_validated_parts(header, dsc_trace_id.flatten()))
 }
 
-/// Appends the W3C members of `baggage` (skipping `sentry-*` when `skip_sentry`) to `out`,
-/// `,`-separated, within `budget` bytes and [`MAX_ENTRIES`] - `used_entries` members. Returns the
-/// number of members written.
+/// Appends the W3C members of `baggage` (skipping `sentry-*` when `skip_sentry`), then the
+/// `overflow` members whose key `baggage` does not hold, to `out`, `,`-separated, within
+/// `budget` bytes and [`MAX_ENTRIES`] - `used_entries` members. Returns the number of members
+/// written.
 pub(crate) fn push(
     baggage: &Baggage,
+    overflow: Option<&[u8]>,
     skip_sentry: bool,
     budget: usize,
     used_entries: usize,
@@ -335,6 +355,32 @@ pub(crate) fn push(
             out.push(b',');
         }
         out.extend_from_slice(&member);
+        written += 1;
+    }
+    for raw in overflow.unwrap_or_default().split(|&b| b == b',') {
+        if used_entries + written >= MAX_ENTRIES {
+            break;
+        }
+        // Validated members: the key ends at OWS or `=`.
+        let key_end = raw
+            .iter()
+            .position(|&b| matches!(b, b'=' | b' ' | b'\t'))
+            .unwrap_or(raw.len());
+        let key = std::str::from_utf8(&raw[..key_end]).unwrap_or_default();
+        if key.is_empty()
+            || (skip_sentry && key.starts_with("sentry-"))
+            || baggage.get(key).is_some()
+        {
+            continue;
+        }
+        let sep = usize::from(out.len() > start);
+        if out.len() - start + sep + raw.len() > budget {
+            continue;
+        }
+        if sep == 1 {
+            out.push(b',');
+        }
+        out.extend_from_slice(raw);
         written += 1;
     }
     written
@@ -485,7 +531,7 @@ mod tests {
                 .collect();
             let values: Vec<&[u8]> = read.iter().map(|(v, _)| *v).collect();
             let mut got = Baggage::new();
-            let got_dsc = parse(read.iter().copied(), w3c, dsc, &mut got);
+            let got_dsc = parse(read.iter().copied(), w3c, dsc, &mut got, &mut Vec::new());
             let (want, want_dsc) = parse_reference(&values, w3c, dsc);
             prop_assert_eq!(sorted(&got), sorted(&want));
             prop_assert_eq!(got_dsc.map(|d| d.as_str().to_owned()), want_dsc);
@@ -499,6 +545,7 @@ mod tests {
             true,
             dsc,
             &mut b,
+            &mut Vec::new(),
         );
         (b, d)
     }
@@ -549,7 +596,14 @@ mod tests {
         let mixed = HeaderValue::from_static("sentry-sample_rate=0.5,user=1,sentry-sampled=true");
         let read = |h: &HeaderValue| {
             let mut b = Baggage::new();
-            parse(std::iter::once((h.as_bytes(), Some(h))), true, true, &mut b).unwrap()
+            parse(
+                std::iter::once((h.as_bytes(), Some(h))),
+                true,
+                true,
+                &mut b,
+                &mut Vec::new(),
+            )
+            .unwrap()
         };
         let dsc = read(&whole);
         assert_eq!(dsc.as_str(), whole.to_str().unwrap());
@@ -589,10 +643,18 @@ mod tests {
         let (b, _) = read(&[&big, "small=1"], true);
         assert!(b.get("big").is_none());
         assert_eq!(b.get("small").unwrap().as_str(), "1");
-        // 10 000 entries: bounded, at most 64 stored by Baggage.
+        // 10 000 entries: bounded, 64 stored by Baggage, the rest up to 180 kept verbatim.
         let many: Vec<String> = (0..10_000).map(|i| format!("k{i}=v")).collect();
-        let (b, _) = read(&[&many.join(",")], true);
+        let (mut b, mut over) = (Baggage::new(), Vec::new());
+        parse(
+            std::iter::once((many.join(",").as_bytes(), None)),
+            true,
+            false,
+            &mut b,
+            &mut over,
+        );
         assert_eq!(b.len(), 64);
+        assert_eq!(over, many[64..MAX_ENTRIES].join(",").into_bytes());
         // Members past 8192 bytes total are dropped.
         let chunk = format!("a={}", "x".repeat(4000));
         let chunk2 = format!("b={}", "x".repeat(4000));
@@ -607,7 +669,7 @@ mod tests {
         b.insert_with_metadata("user", "alice smith, €;%", "p1;p2=v");
         b.insert("sentry-x", "1");
         let mut out = Vec::new();
-        assert_eq!(push(&b, true, MAX_TOTAL_BYTES, 0, &mut out), 1);
+        assert_eq!(push(&b, None, true, MAX_TOTAL_BYTES, 0, &mut out), 1);
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
             "user=alice%20smith%2C%20%E2%82%AC%3B%25;p1;p2=v"
@@ -620,15 +682,57 @@ mod tests {
         );
     }
 
+    /// 180 entries (the W3C limit) in, 180 out: 64 through `Baggage`, 116 verbatim.
+    #[test]
+    fn w3c_limit_entries_round_trip() {
+        let members: Vec<String> = (0..MAX_ENTRIES)
+            .map(|i| format!("k{i:03} = v%20{i};p{i}"))
+            .collect();
+        let (mut b, mut over) = (Baggage::new(), Vec::new());
+        parse(
+            std::iter::once((members.join(",").as_bytes(), None)),
+            true,
+            true,
+            &mut b,
+            &mut over,
+        );
+        assert_eq!(b.len(), 64);
+        let mut out = Vec::new();
+        let n = push(&b, Some(&over), true, MAX_TOTAL_BYTES, 0, &mut out);
+        assert_eq!(n, MAX_ENTRIES);
+        let mut got: Vec<String> = std::str::from_utf8(&out)
+            .unwrap()
+            .split(',')
+            .map(|m| m.replace(' ', ""))
+            .collect();
+        got.sort();
+        let want: Vec<String> = members.iter().map(|m| m.replace(' ', "")).collect();
+        assert_eq!(got, want);
+        // With 3 entries used by a DSC, 177 W3C entries fit.
+        out.clear();
+        assert_eq!(
+            push(&b, Some(&over), true, MAX_TOTAL_BYTES, 3, &mut out),
+            177
+        );
+        // A key the application put back in `Baggage` is not written twice.
+        b.remove("k000");
+        b.insert("k100", "new");
+        out.clear();
+        push(&b, Some(&over), true, MAX_TOTAL_BYTES, 0, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.matches("k100").count(), 1, "{text}");
+        assert!(text.contains("k100=new"));
+    }
+
     #[test]
     fn encode_respects_budget() {
         let mut b = Baggage::new();
         b.insert("a", "x".repeat(100));
         b.insert("b", "y".repeat(100));
         let mut out = Vec::new();
-        assert_eq!(push(&b, false, 150, 0, &mut out), 1);
+        assert_eq!(push(&b, None, false, 150, 0, &mut out), 1);
         assert!(out.len() <= 150);
         out.clear();
-        assert_eq!(push(&b, false, 8192, MAX_ENTRIES - 1, &mut out), 1);
+        assert_eq!(push(&b, None, false, 8192, MAX_ENTRIES - 1, &mut out), 1);
     }
 }

@@ -1,4 +1,13 @@
-//! Jaeger: `uber-trace-id: {trace-id}:{span-id}:{parent-span-id}:{flags}` and `uberctx-{key}`.
+//! Jaeger: `uber-trace-id: {trace-id}:{span-id}:{parent-span-id}:{flags}`, `uberctx-{key}` and
+//! `jaeger-debug-id`.
+//!
+//! `jaeger-debug-id: {any string}` is read as Jaeger's clients read it: when the request carries
+//! no trace context (no format won extraction), the trace it starts is forced sampled
+//! ([`DebugSampler`], installed by [`crate::init`]) and the server span, the service's root
+//! span, gets the value as the attribute `jaeger-debug-id`, so the trace can be searched by it
+//! in Jaeger. With a valid parent the header is ignored (so do Jaeger's clients). Values are
+//! trimmed; empty ones, ones longer than [`MAX_DEBUG_ID`] or with bytes outside visible ASCII
+//! and space are ignored. A public endpoint drops it with the rest of the caller's context.
 //!
 //! Ids are hex of any case, 1..=32 digits for the trace id (64-bit ids are zero-extended) and
 //! 1..=16 for span ids, leading zeros optional. The url-encoded form (`%3A` for `:`, as some
@@ -14,6 +23,63 @@ use super::hex;
 /// Longest `uber-trace-id` value considered (128-bit trace id, two span ids, flags, each
 /// separator possibly url-encoded, plus slack).
 pub const MAX_UBER_TRACE_ID: usize = 128;
+
+/// Longest `jaeger-debug-id` value kept.
+pub const MAX_DEBUG_ID: usize = 256;
+
+/// A `jaeger-debug-id` on a context that starts a trace (see the module docs).
+#[derive(Clone, Debug)]
+pub(crate) struct DebugId(pub(crate) opentelemetry::StringValue);
+
+/// Reads a `jaeger-debug-id` value (module docs for what is accepted).
+pub(crate) fn parse_debug_id(value: &[u8]) -> Option<DebugId> {
+    let value = hex::trim_ows(value);
+    if value.is_empty()
+        || value.len() > MAX_DEBUG_ID
+        || !value.iter().all(|b| (0x20..0x7f).contains(b))
+    {
+        return None;
+    }
+    let value = std::str::from_utf8(value).ok()?;
+    Some(DebugId(value.to_owned().into()))
+}
+
+/// The `jaeger-debug-id` a context carries (it starts a debug trace), for the root span's
+/// attribute.
+pub(crate) fn debug_id(cx: &opentelemetry::Context) -> Option<opentelemetry::StringValue> {
+    cx.get::<DebugId>().map(|d| d.0.clone())
+}
+
+/// Samples every span started in a context carrying a `jaeger-debug-id` (a debug trace, as
+/// Jaeger's clients force it), and defers to the configured sampler otherwise.
+#[derive(Clone, Debug)]
+pub(crate) struct DebugSampler<S>(pub(crate) S);
+
+impl<S> opentelemetry_sdk::trace::ShouldSample for DebugSampler<S>
+where
+    S: opentelemetry_sdk::trace::ShouldSample + Clone + 'static,
+{
+    fn should_sample(
+        &self,
+        parent_context: Option<&opentelemetry::Context>,
+        trace_id: TraceId,
+        name: &str,
+        span_kind: &opentelemetry::trace::SpanKind,
+        attributes: &[opentelemetry::KeyValue],
+        links: &[opentelemetry::trace::Link],
+    ) -> opentelemetry_sdk::trace::SamplingResult {
+        use opentelemetry::trace::TraceContextExt;
+        if let Some(cx) = parent_context.filter(|cx| cx.get::<DebugId>().is_some()) {
+            return opentelemetry_sdk::trace::SamplingResult {
+                decision: opentelemetry_sdk::trace::SamplingDecision::RecordAndSample,
+                attributes: Vec::new(),
+                trace_state: cx.span().span_context().trace_state().clone(),
+            };
+        }
+        self.0
+            .should_sample(parent_context, trace_id, name, span_kind, attributes, links)
+    }
+}
 
 /// Parses one `uber-trace-id` value.
 pub(crate) fn parse(value: &[u8]) -> Option<(TraceId, SpanId, TraceFlags)> {

@@ -27,6 +27,15 @@
 //! its own `traces_sample_rate` to its transaction. What we send downstream is always decided
 //! (`-1`/`-0` from our span).
 //!
+//! **W3C Trace Context Level 2.** `tracestate` follows the Level 2 key grammar and is inherited
+//! with duplicated keys (`traceparent` module docs); the `random` flag (0x02) is kept on
+//! every outgoing `traceparent` and in `traceresponse` for a trace that came with it or that a
+//! layer started, sampled or not, where the SDK's span context loses it
+//! (`keep_random_flag`). `jaeger-debug-id` without a trace context forces sampling and is
+//! kept for the root span's attribute (`jaeger` module docs). W3C baggage members past
+//! OpenTelemetry's 64-entry [`Baggage`] are kept verbatim beside it and forwarded, up to the W3C
+//! limits (`baggage` module docs).
+//!
 //! Everything malformed is ignored, never an error: bad ids, all-zero ids, `traceparent`
 //! version `ff`, uppercase hex in `traceparent`, two `traceparent` headers, values that are not
 //! UTF-8 or longer than the per-format caps ([`MAX_TRACEPARENT`], [`MAX_UBER_TRACE_ID`],
@@ -76,7 +85,8 @@ use opentelemetry::{Context, SpanId, TraceId};
 
 pub use self::b3::MAX_B3;
 pub use self::baggage::{MAX_ENTRIES, MAX_ENTRY_BYTES, MAX_TOTAL_BYTES};
-pub use self::jaeger::MAX_UBER_TRACE_ID;
+pub(crate) use self::jaeger::{debug_id as jaeger_debug_id, DebugSampler};
+pub use self::jaeger::{MAX_DEBUG_ID, MAX_UBER_TRACE_ID};
 pub use self::sentry::{SentryDsc, MAX_SENTRY_TRACE};
 pub use self::traceparent::{MAX_TRACEPARENT, MAX_TRACESTATE_BYTES, MAX_TRACESTATE_MEMBERS};
 
@@ -90,6 +100,7 @@ const B3_SPAN_ID: HeaderName = HeaderName::from_static("x-b3-spanid");
 const B3_SAMPLED: HeaderName = HeaderName::from_static("x-b3-sampled");
 const B3_FLAGS: HeaderName = HeaderName::from_static("x-b3-flags");
 const SENTRY_TRACE: HeaderName = HeaderName::from_static("sentry-trace");
+const JAEGER_DEBUG_ID: HeaderName = HeaderName::from_static("jaeger-debug-id");
 const UBERCTX_PREFIX: &str = "uberctx-";
 
 /// One header format, as named in `OTEL_PROPAGATORS`.
@@ -391,6 +402,7 @@ impl Propagator {
                         flags: TraceFlags::default().with_sampled(sampled.unwrap_or(true)),
                         sentry_sampled: sampled,
                         state: None,
+                        full_state: None,
                     }),
                 _ => None,
             };
@@ -400,6 +412,7 @@ impl Propagator {
         }
 
         let mut bag = Baggage::new();
+        let mut overflow = Vec::new();
         let mut dsc = None;
         let (w3c_bag, sentry_on) = (has(Format::Baggage), has(Format::Sentry));
         if w3c_bag || sentry_on {
@@ -408,6 +421,7 @@ impl Propagator {
                 w3c_bag,
                 sentry_on,
                 &mut bag,
+                &mut overflow,
             );
         }
         if has(Format::Jaeger) {
@@ -426,13 +440,26 @@ impl Propagator {
         }
 
         let mut cx = base.clone();
+        if winner.is_none() && has(Format::Jaeger) {
+            if let Some(id) = only_value(src, &JAEGER_DEBUG_ID).and_then(jaeger::parse_debug_id) {
+                cx = cx.with_value(id);
+            }
+        }
         if let Some(remote) = winner {
+            let state = remote.state.unwrap_or_default();
+            if let Some(header) = remote.full_state {
+                cx = cx.with_value(FullTraceState {
+                    trace_id: remote.trace_id,
+                    state: state.clone(),
+                    header,
+                });
+            }
             cx = cx.with_remote_span_context(SpanContext::new(
                 remote.trace_id,
                 remote.span_id,
                 remote.flags,
                 true,
-                remote.state.unwrap_or_default(),
+                state,
             ));
             if self.inner.sentry_context {
                 let mut ctx = ::sentry::TracePropagationContext::new(
@@ -453,6 +480,9 @@ impl Propagator {
         }
         if !bag.is_empty() {
             cx = cx.with_baggage(bag);
+        }
+        if !overflow.is_empty() {
+            cx = cx.with_value(baggage::Overflow(Bytes::from(overflow)));
         }
         if let Some(dsc) = dsc {
             cx = cx.with_value(dsc);
@@ -483,11 +513,18 @@ impl Propagator {
             if has(Format::TraceContext) {
                 let start = buf.len();
                 let mut tp = [0u8; 55];
-                traceparent::encode(&ids, sc.trace_flags(), &mut tp);
+                traceparent::encode(&ids, w3c_flags(cx, sc), &mut tp);
                 buf.extend_from_slice(&tp);
                 mark(TRACEPARENT, start, buf.len());
                 let start = buf.len();
-                traceparent::push_tracestate(sc.trace_state(), &mut buf);
+                // The incoming list as it came, unless the span's tracestate changed since.
+                match cx
+                    .get::<FullTraceState>()
+                    .filter(|f| f.trace_id == trace_id && f.state == *sc.trace_state())
+                {
+                    Some(full) => buf.extend_from_slice(full.header.as_bytes()),
+                    None => traceparent::push_tracestate(sc.trace_state(), &mut buf),
+                }
                 if buf.len() > start {
                     mark(TRACESTATE, start, buf.len());
                 }
@@ -549,7 +586,16 @@ impl Propagator {
             let sep = usize::from(used > 0);
             let budget = MAX_TOTAL_BYTES.saturating_sub(used + sep);
             let mut w3c = Vec::new();
-            if baggage::push(bag, has(Format::Sentry), budget, dsc_entries, &mut w3c) > 0 {
+            let overflow = cx.get::<baggage::Overflow>().map(|o| &o.0[..]);
+            let n = baggage::push(
+                bag,
+                overflow,
+                has(Format::Sentry),
+                budget,
+                dsc_entries,
+                &mut w3c,
+            );
+            if n > 0 {
                 if sep == 1 {
                     buf.push(b',');
                 }
@@ -594,6 +640,8 @@ struct Remote {
     /// The sampled flag as the head sent it (`None` = deferred), for Sentry.
     sentry_sampled: Option<bool>,
     state: Option<TraceState>,
+    /// The whole `tracestate` when `state` lacks a Level 2 key OpenTelemetry refuses.
+    full_state: Option<HeaderValue>,
 }
 
 impl Remote {
@@ -604,18 +652,24 @@ impl Remote {
             flags: TraceFlags::default().with_sampled(sampled),
             sentry_sampled: Some(sampled),
             state: None,
+            full_state: None,
         }
     }
 }
 
 fn extract_w3c<S: Source>(src: &S) -> Option<Remote> {
     let (trace_id, span_id, flags) = only_value(src, &TRACEPARENT).and_then(traceparent::parse)?;
+    let (state, full_state) = match traceparent::parse_tracestate(src.values(&TRACESTATE)) {
+        Some(t) => (Some(t.state), t.full),
+        None => (None, None),
+    };
     Some(Remote {
         trace_id,
         span_id,
         flags,
         sentry_sampled: Some(flags.is_sampled()),
-        state: traceparent::parse_tracestate(src.values(&TRACESTATE)),
+        state,
+        full_state,
     })
 }
 
@@ -637,6 +691,7 @@ fn extract_b3<S: Source>(src: &S) -> Option<Remote> {
         flags: TraceFlags::default().with_sampled(sampled.unwrap_or(true)),
         sentry_sampled: sampled,
         state: None,
+        full_state: None,
     })
 }
 
@@ -647,12 +702,82 @@ fn only_value<'a, S: Source>(src: &'a S, name: &HeaderName) -> Option<&'a [u8]> 
     values.next().is_none().then_some(first)
 }
 
-/// `00-{trace}-{span}-{flags}`: the W3C Trace Context Level 2 `traceresponse` value.
-pub fn traceresponse(span_context: &SpanContext) -> HeaderValue {
+/// `00-{trace}-{span}-{flags}`: the W3C Trace Context Level 2 `traceresponse` value for the
+/// active span of `cx` (the flags as [`Propagator::inject`] writes them, `random` included),
+/// or `None` when it has no valid span.
+pub fn traceresponse(cx: &Context) -> Option<HeaderValue> {
+    let span = cx.span();
+    let sc = span.span_context();
+    if !sc.is_valid() {
+        return None;
+    }
     let mut out = [0u8; 55];
-    let ids = hex::IdsHex::new(span_context.trace_id(), span_context.span_id());
-    traceparent::encode(&ids, span_context.trace_flags(), &mut out);
-    HeaderValue::from_bytes(&out).unwrap_or_else(|_| HeaderValue::from_static(""))
+    let ids = hex::IdsHex::new(sc.trace_id(), sc.span_id());
+    traceparent::encode(&ids, w3c_flags(cx, sc), &mut out);
+    HeaderValue::from_bytes(&out).ok()
+}
+
+/// The whole incoming `tracestate` of trace `trace_id`, kept when it holds a Level 2 key that
+/// OpenTelemetry's [`TraceState`] refuses; `state` is what the span context got. Injection
+/// writes `header` while the span's tracestate is still `state` (nobody changed it).
+struct FullTraceState {
+    trace_id: TraceId,
+    state: TraceState,
+    header: HeaderValue,
+}
+
+/// Trace `0` has a random trace id (the W3C Level 2 `random` flag), where the span context's
+/// flags cannot say it: the OpenTelemetry SDK starts a root span without the flag and gives a
+/// span it does not sample flags `00`, whatever its parent's flags. Put on a context by
+/// [`keep_random_flag`]; read by injection and `traceresponse`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RandomTraceId(TraceId);
+
+/// The W3C flags to write for `sc`: sampled and random as the span context has them, plus
+/// random when `cx` marks the trace random ([`RandomTraceId`]).
+fn w3c_flags(cx: &Context, sc: &SpanContext) -> TraceFlags {
+    let marked = cx
+        .get::<RandomTraceId>()
+        .is_some_and(|r| r.0 == sc.trace_id());
+    if marked {
+        TraceFlags::new(sc.trace_flags().to_u8() | traceparent::RANDOM)
+    } else {
+        sc.trace_flags()
+    }
+}
+
+/// Keeps the W3C `random` flag on `cx`, the context of a span just started under `parent`.
+///
+/// Level 2 (`random-trace-id` flag): "When at least the right-most 7 bytes of the trace-id are
+/// randomly (or pseudo-randomly) generated, the random-trace-id flag SHOULD be set to 1", and
+/// "If the flag is unset in the incoming traceparent header, it MUST also be unset in any
+/// outgoing traceparent headers which use the same trace-id". So the flag is on when the span
+/// starts a trace (`parent` has no valid span: the SDK's id generator draws every byte at
+/// random) or continues one whose parent had it, and off otherwise. The SDK keeps a parent's
+/// flags on the spans it samples (nothing to do then) but not on a root span or a span it
+/// drops; only then is the trace marked on the context ([`RandomTraceId`], one context value
+/// per request), and children started in that context inherit the mark.
+pub(crate) fn keep_random_flag(parent: &Context, cx: Context) -> Context {
+    let span = cx.span();
+    let sc = span.span_context();
+    let trace_id = sc.trace_id();
+    if !sc.is_valid() || sc.trace_flags().to_u8() & traceparent::RANDOM != 0 {
+        return cx;
+    }
+    let parent_span = parent.span();
+    let psc = parent_span.span_context();
+    let random = if psc.is_valid() {
+        psc.trace_id() == trace_id
+            && psc.trace_flags().to_u8() & traceparent::RANDOM != 0
+            && cx.get::<RandomTraceId>() != Some(&RandomTraceId(trace_id))
+    } else {
+        cx.get::<RandomTraceId>() != Some(&RandomTraceId(trace_id))
+    };
+    if random {
+        cx.with_value(RandomTraceId(trace_id))
+    } else {
+        cx
+    }
 }
 
 /// Where extraction reads header values from.

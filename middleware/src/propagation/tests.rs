@@ -483,7 +483,256 @@ fn baggage_limits_on_inject_keep_dsc() {
 #[test]
 fn traceresponse_value() {
     let cx = span_cx(TRACE, SPAN, true);
-    assert_eq!(traceresponse(cx.span().span_context()), TP);
+    assert_eq!(traceresponse(&cx).unwrap(), TP);
+    assert_eq!(traceresponse(&Context::new()), None);
+    // The random mark of the trace shows, as in `traceparent`.
+    let marked = cx.with_value(RandomTraceId(TraceId::from_hex(TRACE).unwrap()));
+    assert_eq!(traceresponse(&marked).unwrap(), TP.replace("-01", "-03"));
+    // A mark of another trace does not.
+    let other = span_cx(TRACE, SPAN, false).with_value(RandomTraceId(
+        TraceId::from_hex(&TRACE.replace('4', "5")).unwrap(),
+    ));
+    assert_eq!(traceresponse(&other).unwrap(), TP.replace("-01", "-00"));
+}
+
+/// Tracestate keys of the Level 2 grammar that OpenTelemetry's `TraceState` refuses are
+/// forwarded with the rest of the list; duplicates are inherited.
+#[test]
+fn level2_tracestate_is_forwarded_as_it_came() {
+    let p = Propagator::from_names("tracecontext").unwrap();
+    for (incoming, on_span, forwarded) in [
+        (&["foo@=1,bar=2"][..], "foo@=1,bar=2", "foo@=1,bar=2"),
+        (&["foo@@bar=1,bar=2"], "bar=2", "foo@@bar=1,bar=2"),
+        (&["foo=1,foo=2"], "foo=1,foo=2", "foo=1,foo=2"),
+        (
+            &["foo=1,bar=2", "foo=3"],
+            "foo=1,bar=2,foo=3",
+            "foo=1,bar=2,foo=3",
+        ),
+        (&["a@b=1", " , foo@@x=2 "], "a@b=1", "a@b=1,foo@@x=2"),
+        (&["foo@@bar=1,foo@@bar=2"], "", "foo@@bar=1,foo@@bar=2"),
+    ] {
+        let mut h = headers(&[("traceparent", TP.as_bytes())]);
+        for v in incoming {
+            h.append("tracestate", HeaderValue::from_str(v).unwrap());
+        }
+        let cx = p.extract(&h);
+        assert_eq!(
+            cx.span().span_context().trace_state().header(),
+            on_span,
+            "{incoming:?}"
+        );
+        let mut out = HeaderMap::new();
+        p.inject(&cx, &mut out);
+        assert_eq!(out["traceparent"], TP);
+        assert_eq!(out["tracestate"], forwarded, "{incoming:?}");
+    }
+    // Grammar breaks drop the tracestate, not the traceparent.
+    let z256 = format!("{}=1,bar=2", "z".repeat(256));
+    let z257 = format!("{}=1,bar=2", "z".repeat(257));
+    for bad in ["@foo=1,bar=2", z257.as_str()] {
+        let cx = p.extract(&headers(&[
+            ("traceparent", TP.as_bytes()),
+            ("tracestate", bad.as_bytes()),
+        ]));
+        assert_eq!(remote(&cx), (TRACE.into(), SPAN.into(), true, true));
+        let mut out = HeaderMap::new();
+        p.inject(&cx, &mut out);
+        assert_eq!(out["traceparent"], TP);
+        assert!(out.get("tracestate").is_none(), "{bad}");
+    }
+    let cx = p.extract(&headers(&[
+        ("traceparent", TP.as_bytes()),
+        ("tracestate", z256.as_bytes()),
+    ]));
+    let mut out = HeaderMap::new();
+    p.inject(&cx, &mut out);
+    assert_eq!(out["tracestate"], z256.as_str());
+}
+
+/// Once something changes the span's tracestate, that is what is written.
+#[test]
+fn a_changed_tracestate_wins_over_the_kept_list() {
+    let p = Propagator::from_names("tracecontext").unwrap();
+    let cx = p.extract(&headers(&[
+        ("traceparent", TP.as_bytes()),
+        ("tracestate", b"foo@@bar=1,bar=2"),
+    ]));
+    let span = cx.span();
+    let sc = span.span_context();
+    let changed = sc.trace_state().insert("ours", "x").unwrap();
+    let child = cx.with_remote_span_context(SpanContext::new(
+        sc.trace_id(),
+        SpanId::from_hex("1111111111111111").unwrap(),
+        sc.trace_flags(),
+        false,
+        changed,
+    ));
+    let mut out = HeaderMap::new();
+    p.inject(&child, &mut out);
+    assert_eq!(out["tracestate"], "ours=x,bar=2");
+    // Unchanged, on a child span of the same trace: the kept list.
+    let same = cx.with_remote_span_context(SpanContext::new(
+        sc.trace_id(),
+        SpanId::from_hex("1111111111111111").unwrap(),
+        sc.trace_flags(),
+        false,
+        sc.trace_state().clone(),
+    ));
+    let mut out = HeaderMap::new();
+    p.inject(&same, &mut out);
+    assert_eq!(out["tracestate"], "foo@@bar=1,bar=2");
+}
+
+/// Spans started by the SDK under `parent` with `sampler`, the way the layers start theirs.
+fn start(parent: &Context, sampler: opentelemetry_sdk::trace::Sampler) -> Context {
+    use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_sampler(sampler)
+        .build();
+    let span = provider
+        .tracer("t")
+        .build_with_context(opentelemetry::trace::SpanBuilder::from_name("s"), parent);
+    keep_random_flag(parent, parent.with_span(span))
+}
+
+fn flags_out(cx: &Context) -> String {
+    let mut out = HeaderMap::new();
+    Propagator::from_names("tracecontext")
+        .unwrap()
+        .inject(cx, &mut out);
+    let tp = out["traceparent"].to_str().unwrap();
+    assert_eq!(traceresponse(cx).unwrap(), tp);
+    tp[53..].to_owned()
+}
+
+/// Level 2 random flag: kept from a parent that has it, sampled or not; never invented for a
+/// continued trace; set on traces we start (the SDK's ids are random).
+#[test]
+fn random_flag_survives_sampling_decisions() {
+    use opentelemetry_sdk::trace::Sampler;
+    let parent_based = || Sampler::ParentBased(Box::new(Sampler::AlwaysOn));
+    let p = Propagator::from_names("tracecontext").unwrap();
+    for (incoming, sampler, want) in [
+        ("02", parent_based(), "02"),
+        ("03", parent_based(), "03"),
+        ("00", parent_based(), "00"),
+        ("01", parent_based(), "01"),
+        ("03", Sampler::AlwaysOff, "02"),
+        ("01", Sampler::AlwaysOff, "00"),
+        ("02", Sampler::AlwaysOn, "03"),
+    ] {
+        let tp = TP.replace("-01", &format!("-{incoming}"));
+        let remote = p.extract(&headers(&[("traceparent", tp.as_bytes())]));
+        let server = start(&remote, sampler.clone());
+        assert_eq!(flags_out(&server), want, "{incoming} {sampler:?}");
+        // A span started inside (an internal or client span) keeps it too.
+        let child = start(&server, sampler.clone());
+        assert_eq!(flags_out(&child), want, "child of {incoming} {sampler:?}");
+        assert_eq!(
+            child.span().span_context().trace_id(),
+            TraceId::from_hex(TRACE).unwrap()
+        );
+    }
+    // A trace we start: random, sampled or not, and its children too.
+    for (sampler, want) in [(parent_based(), "03"), (Sampler::AlwaysOff, "02")] {
+        let root = start(&Context::new(), sampler.clone());
+        assert_eq!(flags_out(&root), want);
+        assert_eq!(flags_out(&start(&root, sampler.clone())), want);
+    }
+    // Continued from Jaeger (a trace id we did not see generated): no random flag.
+    let jaeger = Propagator::default().extract(&headers(&[(
+        "uber-trace-id",
+        format!("{TRACE}:{SPAN}:0:1").as_bytes(),
+    )]));
+    assert_eq!(flags_out(&start(&jaeger, parent_based())), "01");
+}
+
+/// The W3C limit of 180 baggage entries goes through extraction and injection whole, though
+/// OpenTelemetry's `Baggage` holds 64.
+#[test]
+fn baggage_of_180_entries_is_forwarded_whole() {
+    let members: Vec<String> = (0..MAX_ENTRIES).map(|i| format!("k{i:03}=v{i}")).collect();
+    let value = members.join(",");
+    let p = Propagator::from_names("tracecontext,baggage").unwrap();
+    let cx = p.extract(&headers(&[
+        ("traceparent", TP.as_bytes()),
+        ("baggage", value.as_bytes()),
+    ]));
+    assert_eq!(cx.baggage().len(), 64);
+    let mut out = HeaderMap::new();
+    p.inject(&cx, &mut out);
+    let mut got: Vec<&str> = out["baggage"].to_str().unwrap().split(',').collect();
+    got.sort();
+    assert_eq!(got, members.iter().map(String::as_str).collect::<Vec<_>>());
+    // 181: the last is beyond the limit.
+    let more = format!("{value},k180=v180");
+    let cx = p.extract(&headers(&[("baggage", more.as_bytes())]));
+    let mut out = HeaderMap::new();
+    p.inject(&cx, &mut out);
+    let b = out["baggage"].to_str().unwrap();
+    assert_eq!(b.split(',').count(), MAX_ENTRIES);
+    assert!(!b.contains("k180"));
+}
+
+/// `jaeger-debug-id` without a trace context: kept on the context for the root span and the
+/// sampler; with a parent, or with the jaeger format off, ignored.
+#[test]
+fn jaeger_debug_id_marks_a_new_trace() {
+    use opentelemetry_sdk::trace::{Sampler, SamplingDecision, ShouldSample};
+    let id = b"  my-debug id 42 ";
+    let cx = Propagator::default().extract(&headers(&[("jaeger-debug-id", id)]));
+    assert!(!cx.span().span_context().is_valid());
+    assert_eq!(
+        jaeger_debug_id(&cx).map(|v| v.to_string()).as_deref(),
+        Some("my-debug id 42")
+    );
+    let sampler = DebugSampler(Sampler::AlwaysOff);
+    let decide = |cx: &Context| {
+        sampler
+            .should_sample(
+                Some(cx),
+                TraceId::from_hex(TRACE).unwrap(),
+                "s",
+                &opentelemetry::trace::SpanKind::Server,
+                &[],
+                &[],
+            )
+            .decision
+    };
+    assert_eq!(decide(&cx), SamplingDecision::RecordAndSample);
+    assert_eq!(decide(&Context::new()), SamplingDecision::Drop);
+    // Spans started under the debug root are sampled as well.
+    let root = start(&cx, Sampler::ParentBased(Box::new(Sampler::AlwaysOff)));
+    assert!(
+        !root.span().span_context().is_sampled(),
+        "plain SDK sampler"
+    );
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_sampler(DebugSampler(Sampler::AlwaysOff))
+        .build();
+    use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    let span = provider
+        .tracer("t")
+        .build_with_context(opentelemetry::trace::SpanBuilder::from_name("s"), &cx);
+    assert!(span.span_context().is_sampled());
+
+    let with_parent = Propagator::default().extract(&headers(&[
+        ("jaeger-debug-id", id),
+        ("traceparent", TP.as_bytes()),
+    ]));
+    assert!(jaeger_debug_id(&with_parent).is_none());
+    let off = Propagator::from_names("tracecontext,baggage")
+        .unwrap()
+        .extract(&headers(&[("jaeger-debug-id", id)]));
+    assert!(jaeger_debug_id(&off).is_none());
+    for bad in [&b""[..], b"   ", b"a\xe2\x82b", &[b'x'; MAX_DEBUG_ID + 1]] {
+        let cx = Propagator::default().extract(&headers(&[("jaeger-debug-id", bad)]));
+        assert!(jaeger_debug_id(&cx).is_none(), "{bad:?}");
+    }
+    let max = [b'x'; MAX_DEBUG_ID];
+    let cx = Propagator::default().extract(&headers(&[("jaeger-debug-id", &max)]));
+    assert!(jaeger_debug_id(&cx).is_some());
 }
 
 #[test]

@@ -126,6 +126,7 @@ def parse(headers):
             "trace_id": format(sc.trace_id, "032x"),
             "span_id": format(sc.span_id, "016x"),
             "sampled": sc.trace_flags.sampled,
+            "flags": int(sc.trace_flags),
             "tracestate": sc.trace_state.to_header() if name == "tracecontext" else None,
             "baggage": {k: str(v) for k, v in baggage.get_all(ctx).items()},
         }

@@ -346,3 +346,55 @@ fn a_service_that_cannot_bind_exits_non_zero_naming_the_address() {
         "stderr: {stderr}"
     );
 }
+
+/// The W3C harness's Level 2 cases against a real `service-a` through `POST /conformance`
+/// (the calls the W3C test suite makes, judged on what reaches the harness's endpoint):
+/// tracestate keys of the Level 2 grammar and duplicated keys are inherited, a grammar break
+/// drops the tracestate but keeps the trace, and the random flag comes out as it went in,
+/// sampled or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_follows_trace_context_level_2() {
+    let t = start(&[]).await;
+    let (recorder, seen) = header_recorder().await;
+    let trace_id = "12345678901234567890123456789012";
+    let cases: Vec<(&str, Vec<&str>, Option<&str>)> = vec![
+        ("02", vec!["foo@=1,bar=2"], Some("foo@=1,bar=2")),
+        ("00", vec!["foo@@bar=1,bar=2"], Some("foo@@bar=1,bar=2")),
+        ("03", vec!["foo=1,foo=1"], Some("foo=1,foo=1")),
+        ("01", vec!["foo=1,foo=2"], Some("foo=1,foo=2")),
+        ("02", vec!["foo=1", "foo=2"], Some("foo=1,foo=2")),
+        ("01", vec!["@foo=1,bar=2"], None),
+    ];
+    for (flags, tracestate, forwarded) in &cases {
+        seen.lock().unwrap().clear();
+        let mut request = t
+            .client
+            .post(format!("{}/conformance", t.a_url))
+            .header(
+                "traceparent",
+                format!("00-{trace_id}-1234567890123456-{flags}"),
+            )
+            .json(&serde_json::json!([
+                {"url": format!("http://{recorder}/test"), "arguments": []},
+            ]));
+        for value in tracestate {
+            request = request.header("tracestate", *value);
+        }
+        assert_eq!(request.send().await.unwrap().status(), 200);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1, "{tracestate:?}");
+        let traceparent = header(&seen[0], "traceparent");
+        let parts: Vec<_> = traceparent.split('-').collect();
+        assert_eq!(
+            (parts[0], parts[1], parts[3]),
+            ("00", trace_id, *flags),
+            "{tracestate:?}: {traceparent}"
+        );
+        assert_ne!(parts[2], "1234567890123456", "a new parent id");
+        assert_eq!(
+            seen[0].get("tracestate").map(|v| v.to_str().unwrap()),
+            *forwarded,
+            "{tracestate:?}"
+        );
+    }
+}
