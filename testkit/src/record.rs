@@ -222,6 +222,8 @@ pub struct LinkRecord {
     pub trace_id: String,
     /// Linked span id (16 lower-case hex chars).
     pub span_id: String,
+    /// The linked context's W3C `tracestate` (empty when none).
+    pub trace_state: String,
     /// Link attributes.
     pub attributes: BTreeMap<String, AttrValue>,
 }
@@ -258,6 +260,8 @@ pub struct SpanRecord {
     pub resource: BTreeMap<String, AttrValue>,
     /// Instrumentation scope name (e.g. `tracebridge`).
     pub scope_name: String,
+    /// Instrumentation scope version (empty when none).
+    pub scope_version: String,
     /// Span attributes.
     pub attributes: BTreeMap<String, AttrValue>,
     /// Span status.
@@ -270,6 +274,9 @@ pub struct SpanRecord {
     pub links: Vec<LinkRecord>,
     /// Events recorded on the span.
     pub events: Vec<EventRecord>,
+    /// OTLP span flags: bits 0-7 the W3C trace flags, bit 8 (`0x100`) set when the exporter
+    /// says whether the parent is remote, bit 9 (`0x200`) set when it is.
+    pub flags: u32,
 }
 
 impl SpanRecord {
@@ -296,6 +303,14 @@ impl SpanRecord {
     /// True when the span has no parent at all (not even a remote one).
     pub fn is_root(&self) -> bool {
         self.parent_span_id.is_none()
+    }
+
+    /// Whether the parent came from another process (an incoming `traceparent`, say), as the
+    /// exporter flagged it (OTLP span flags bits 8 and 9); `None` when the exporter did not say.
+    pub fn parent_is_remote(&self) -> Option<bool> {
+        const HAS_IS_REMOTE: u32 = 0x100;
+        const IS_REMOTE: u32 = 0x200;
+        (self.flags & HAS_IS_REMOTE != 0).then_some(self.flags & IS_REMOTE != 0)
     }
 
     /// One-line summary used in dumps and error messages.
@@ -347,6 +362,7 @@ fn decode_span(
     service_name: &str,
     resource: &BTreeMap<String, AttrValue>,
     scope_name: &str,
+    scope_version: &str,
 ) -> SpanRecord {
     // An empty or all-zero parent id means "no parent" on the wire.
     let parent_span_id = if span.parent_span_id.iter().all(|b| *b == 0) {
@@ -374,6 +390,7 @@ fn decode_span(
         service_name: service_name.to_owned(),
         resource: resource.clone(),
         scope_name: scope_name.to_owned(),
+        scope_version: scope_version.to_owned(),
         attributes: attributes(&span.attributes),
         status,
         start_unix_nanos: span.start_time_unix_nano,
@@ -384,6 +401,7 @@ fn decode_span(
             .map(|l| LinkRecord {
                 trace_id: hex(&l.trace_id),
                 span_id: hex(&l.span_id),
+                trace_state: l.trace_state.clone(),
                 attributes: attributes(&l.attributes),
             })
             .collect(),
@@ -396,6 +414,7 @@ fn decode_span(
                 attributes: attributes(&e.attributes),
             })
             .collect(),
+        flags: span.flags,
     }
 }
 
@@ -414,8 +433,15 @@ pub fn decode_request(request: &ExportTraceServiceRequest) -> Vec<SpanRecord> {
             .unwrap_or_default();
         for ss in &rs.scope_spans {
             let scope_name = ss.scope.as_ref().map(|s| s.name.as_str()).unwrap_or("");
+            let scope_version = ss.scope.as_ref().map(|s| s.version.as_str()).unwrap_or("");
             for span in &ss.spans {
-                out.push(decode_span(span, &service_name, &resource, scope_name));
+                out.push(decode_span(
+                    span,
+                    &service_name,
+                    &resource,
+                    scope_name,
+                    scope_version,
+                ));
             }
         }
     }
@@ -446,6 +472,13 @@ mod tests {
             trace_state: "k=v".into(),
             name: "GET /x".into(),
             kind: span::SpanKind::Server as i32,
+            flags: 0x301,
+            links: vec![opentelemetry_proto::tonic::trace::v1::span::Link {
+                trace_id: vec![0x11; 16],
+                span_id: vec![0x22; 8],
+                trace_state: "a=b".into(),
+                ..Default::default()
+            }],
             start_time_unix_nano: 1_000,
             end_time_unix_nano: 3_500,
             attributes: vec![
@@ -491,6 +524,7 @@ mod tests {
                 scope_spans: vec![ScopeSpans {
                     scope: Some(InstrumentationScope {
                         name: "scope".into(),
+                        version: "1.2".into(),
                         ..Default::default()
                     }),
                     spans: vec![span, root],
@@ -509,6 +543,13 @@ mod tests {
         assert_eq!(s.kind, SpanKind::Server);
         assert_eq!(s.service_name, "svc");
         assert_eq!(s.scope_name, "scope");
+        assert_eq!(s.scope_version, "1.2");
+        assert_eq!(s.flags, 0x301);
+        assert_eq!(s.parent_is_remote(), Some(true));
+        assert_eq!(s.links.len(), 1);
+        assert_eq!(s.links[0].trace_id, "11".repeat(16));
+        assert_eq!(s.links[0].span_id, "22".repeat(8));
+        assert_eq!(s.links[0].trace_state, "a=b");
         assert_eq!(s.status, Status::error("boom"));
         assert_eq!(s.duration(), Duration::from_nanos(2_500));
         assert_eq!(s.attr_str("s"), Some("v"));
@@ -520,5 +561,7 @@ mod tests {
         assert_eq!(spans[1].parent_span_id, None);
         assert_eq!(spans[1].kind, SpanKind::Unspecified);
         assert_eq!(spans[1].status, Status::Unset);
+        // No HAS_IS_REMOTE bit: the exporter did not say.
+        assert_eq!(spans[1].parent_is_remote(), None);
     }
 }

@@ -330,12 +330,14 @@ pub(crate) mod tests {
             service_name: service.into(),
             resource: Default::default(),
             scope_name: "test".into(),
+            scope_version: String::new(),
             attributes: Default::default(),
             status: Status::Unset,
             start_unix_nanos: 1_700_000_000_000_000_000 + start_ms * 1_000_000,
             end_unix_nanos: 1_700_000_000_000_000_000 + end_ms * 1_000_000,
             links: vec![],
             events: vec![],
+            flags: 0,
         }
     }
 

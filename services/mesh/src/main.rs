@@ -107,6 +107,9 @@ async fn run(serve: bool, free_ports: bool) -> Result<(), String> {
             "tracecontext,baggage,jaeger,b3,sentry".to_owned(),
         ));
     }
+    // The view binds before the services start: their JAEGER_UI_URL points at it by default.
+    let view =
+        mesh::view::View::for_serve(serve && external.is_none(), &receiver, &mut env).await?;
     let options = Options {
         launcher: Launcher::SelfExec(exe),
         ports,
@@ -153,7 +156,7 @@ async fn run(serve: bool, free_ports: bool) -> Result<(), String> {
     }
 
     if serve {
-        serve_until_signal(&mut mesh, &receiver, external.as_deref()).await?;
+        serve_until_signal(&mut mesh, view, external.as_deref()).await?;
     }
     stop(&mut mesh)
 }
@@ -247,7 +250,7 @@ async fn print_waterfalls(
 
 async fn serve_until_signal(
     mesh: &mut Mesh,
-    receiver: &Arc<OtlpReceiver>,
+    view: Option<String>,
     external: Option<&str>,
 ) -> Result<(), String> {
     println!("mesh: serving; stop with Ctrl-C");
@@ -257,16 +260,8 @@ async fn serve_until_signal(
         let jaeger =
             env_set("JAEGER_UI_URL").unwrap_or_else(|| "http://localhost:16686".to_owned());
         println!("  Jaeger UI:          {jaeger}");
-    } else {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| format!("cannot bind the trace view: {e}"))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let app = mesh::view::router(receiver.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        println!("  trace view:         http://{addr}/");
+    } else if let Some(view) = view {
+        println!("  trace view:         {view}/");
     }
     // One signal future for the whole wait: a signal between two checks is not lost.
     let signal = tracebridge::shutdown_signal();
