@@ -60,13 +60,17 @@ async fn tracebridge_layer_composes_into_the_applications_subscriber() {
     .collect();
     let cfg = Config::from_lookup(|n| vars.get(n).cloned()).unwrap();
     let transport = sentry::test::TestTransport::new();
+    // tracebridge's log layer would write here too, were it in the layer (it is not, without
+    // `with_logs(true)`): the test sees any line it writes.
+    let logs = Captured::default();
+    let tracebridge_writer = logs.clone();
     let (guard, telemetry) = tracebridge::Builder::from_config(cfg)
         .sentry_transport(Arc::new(transport.clone()))
+        .log_writer(move || tracebridge_writer.clone())
         .build()
         .expect("build");
 
     // The application's own subscriber: its JSON log layer plus tracebridge's layer.
-    let logs = Captured::default();
     let writer = logs.clone();
     tracing_subscriber::registry()
         .with(
