@@ -298,7 +298,6 @@ impl Builder {
     /// # Ok(()) }
     /// ```
     #[must_use = "the guard flushes on drop, and the layer does nothing until it is added to a subscriber"]
-    #[allow(clippy::type_complexity)]
     pub fn build<S>(self) -> Result<(Guard, Box<dyn Layer<S> + Send + Sync>), ConfigError>
     where
         S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
