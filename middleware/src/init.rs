@@ -19,6 +19,10 @@
 //!    not turn spans into Sentry spans — `SentrySpanProcessor` does that from the OTel spans).
 //! 5. [`crate::global::install`], read by the layers on every request.
 //!
+//! [`Builder::build`] does the same except step 4: it returns the OpenTelemetry and Sentry
+//! layers (and the log layer with [`Builder::with_logs`]) as one `tracing_subscriber::Layer`
+//! for the application's own subscriber, and installs no subscriber.
+//!
 //! # Filters
 //!
 //! `RUST_LOG` filters log output only. The layers' SERVER and CLIENT spans are OpenTelemetry
@@ -66,9 +70,11 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
+use tracing::Subscriber;
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
 
@@ -90,7 +96,7 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 ///     .install()?;
 /// # Ok(()) }
 /// ```
-#[must_use = "a Builder does nothing until .install() is called"]
+#[must_use = "a Builder does nothing until .install() or .build() is called"]
 pub struct Builder {
     config: Result<Config, ConfigError>,
     default_service_name: Option<String>,
@@ -102,6 +108,7 @@ pub struct Builder {
     sampler: Option<opentelemetry_sdk::trace::Sampler>,
     span_filter: Option<String>,
     log_writer: Option<BoxMakeWriter>,
+    with_logs: bool,
     sentry_transport: Option<Arc<dyn ::sentry::TransportFactory>>,
     shutdown_timeout: Duration,
 }
@@ -116,6 +123,7 @@ impl std::fmt::Debug for Builder {
             .field("protocol", &self.protocol)
             .field("sampler", &self.sampler)
             .field("span_filter", &self.span_filter)
+            .field("with_logs", &self.with_logs)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .finish_non_exhaustive()
     }
@@ -156,6 +164,7 @@ impl Builder {
             sampler: None,
             span_filter: None,
             log_writer: None,
+            with_logs: false,
             sentry_transport: None,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
@@ -221,6 +230,15 @@ impl Builder {
         self
     }
 
+    /// For [`Builder::build`]: whether the returned layer also holds tracebridge's log layer
+    /// (lines with `trace_id=` / `span_id=`, filtered by `RUST_LOG`, written to
+    /// [`Builder::log_writer`]). Default `false`: the application's own layers write the logs.
+    /// [`Builder::install`] always installs it.
+    pub fn with_logs(mut self, on: bool) -> Self {
+        self.with_logs = on;
+        self
+    }
+
     /// A Sentry transport instead of the HTTP one (tests, custom delivery).
     pub fn sentry_transport(mut self, transport: Arc<dyn ::sentry::TransportFactory>) -> Self {
         self.sentry_transport = Some(transport);
@@ -235,7 +253,78 @@ impl Builder {
 
     /// Installs everything globally. Call once, early in `main`; keep the guard alive until
     /// the end of `main`. A second call returns an error for the parts that are global.
-    pub fn install(mut self) -> Result<Guard, ConfigError> {
+    pub fn install(self) -> Result<Guard, ConfigError> {
+        self.set_up::<Registry>(true, |layers, telemetry| {
+            let installed = tracing_subscriber::registry()
+                .with(layers)
+                .try_init()
+                .is_ok();
+            if !installed && telemetry {
+                tracing::warn!(
+                    "a global tracing subscriber was already installed: tracebridge's log format, \
+                     OpenTelemetry and Sentry layers are not active"
+                );
+            }
+        })
+    }
+
+    /// Sets up everything [`Builder::install`] does — Sentry, the tracer provider and span
+    /// pipeline, the propagator, the settings the layers read — *except* the global `tracing`
+    /// subscriber, and returns tracebridge's `tracing` layer for the application's own
+    /// subscriber instead (see "Keeping your own subscriber" in `docs/adding-the-middleware.md`).
+    ///
+    /// The layer holds the OpenTelemetry layer (with [`Builder::span_filter`]), so
+    /// `#[instrument]` spans nest under the request's span and are exported through
+    /// tracebridge's pipeline, their events becoming span events; and, with Sentry on, the
+    /// Sentry error and breadcrumb layers. It holds tracebridge's log layer only with
+    /// [`Builder::with_logs`]: by default the application's own layers write the logs (their
+    /// lines can carry the ids from [`crate::current_trace`]).
+    ///
+    /// Add the layer to the subscriber before the subscriber is installed; install it once.
+    /// Lines tracebridge logs while it sets up (the "OTLP span export off" notice) are emitted
+    /// before your subscriber exists, so they are not seen. With `OTEL_SDK_DISABLED=true` the
+    /// layer does nothing (apart from the logs with [`Builder::with_logs`]).
+    ///
+    /// ```no_run
+    /// use tracing_subscriber::layer::SubscriberExt;
+    /// use tracing_subscriber::util::SubscriberInitExt;
+    ///
+    /// # fn main() -> Result<(), tracebridge::ConfigError> {
+    /// let (_guard, telemetry) = tracebridge::Builder::from_env().build()?;
+    /// tracing_subscriber::registry()
+    ///     .with(tracing_subscriber::fmt::layer()) // the application's own log layer
+    ///     .with(telemetry)
+    ///     .init();
+    /// # Ok(()) }
+    /// ```
+    #[must_use = "the guard flushes on drop, and the layer does nothing until it is added to a subscriber"]
+    pub fn build<S>(self) -> Result<(Guard, Box<dyn Layer<S> + Send + Sync>), ConfigError>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
+    {
+        let with_logs = self.with_logs;
+        let mut built = None;
+        let guard = self.set_up::<S>(with_logs, |layers, _| built = Some(layers))?;
+        let layer = match built {
+            // An empty `Vec` layer is not a no-op: it reports `Interest::never` and an `OFF`
+            // level hint, which would silence the application's own layers.
+            Some(layers) if !layers.is_empty() => layers.boxed(),
+            _ => tracing_subscriber::layer::Identity::new().boxed(),
+        };
+        Ok((guard, layer))
+    }
+
+    /// What [`Builder::install`] and [`Builder::build`] share: everything but installing the
+    /// subscriber, which `subscriber` does with tracebridge's layers (the log layer first, when
+    /// `with_logs`) and whether telemetry is on (`false` under `OTEL_SDK_DISABLED`).
+    fn set_up<S>(
+        mut self,
+        with_logs: bool,
+        subscriber: impl FnOnce(Vec<BoxedLayer<S>>, bool),
+    ) -> Result<Guard, ConfigError>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
+    {
         let shutdown_timeout = self.shutdown_timeout;
         let sampler = self.sampler.take();
         let sentry_transport = self.sentry_transport.take();
@@ -248,12 +337,15 @@ impl Builder {
 
         let sensitive: Arc<[http::HeaderName]> = Arc::from(cfg.sensitive_headers.clone());
         let jaeger_ui_url: Option<Arc<str>> = cfg.jaeger_ui_url.as_deref().map(Arc::from);
-        let fmt_layer = log_layer(log_filter, writer);
+        let mut layers: Vec<BoxedLayer<S>> = Vec::new();
+        if with_logs {
+            layers.push(log_layer(log_filter, writer));
+        }
 
         if cfg.disabled {
             // No provider, no propagator, no Sentry: logs only. The layers see `disabled` and
             // pass requests through untouched.
-            let _ = tracing_subscriber::registry().with(fmt_layer).try_init();
+            subscriber(layers, false);
             crate::global::install(Settings {
                 disabled: true,
                 propagator: cfg.propagator,
@@ -297,8 +389,9 @@ impl Builder {
         opentelemetry::global::set_text_map_propagator(propagator.clone());
         opentelemetry::global::set_tracer_provider(provider.clone());
 
-        // 4. The subscriber.
-        install_layers(fmt_layer, &provider, span_filter, sentry.is_some());
+        // 4. The subscriber (or, for `build`, the layers handed to the application).
+        telemetry_layers(&mut layers, &provider, span_filter, sentry.is_some());
+        subscriber(layers, true);
 
         match &cfg.endpoint {
             Some(ep) => tracing::debug!(
@@ -375,7 +468,10 @@ impl Builder {
     }
 }
 
-/// What [`Builder::resolve`] gives [`Builder::install`].
+/// One of tracebridge's `tracing` layers, for a subscriber `S`.
+type BoxedLayer<S> = Box<dyn Layer<S> + Send + Sync>;
+
+/// What [`Builder::resolve`] gives [`Builder::set_up`].
 struct Resolved {
     cfg: Config,
     span_filter: EnvFilter,
@@ -384,7 +480,10 @@ struct Resolved {
 }
 
 /// The log output: fmt with [`TraceIdFormat`], filtered by `RUST_LOG`.
-fn log_layer(filter: EnvFilter, writer: BoxMakeWriter) -> Box<dyn Layer<Registry> + Send + Sync> {
+fn log_layer<S>(filter: EnvFilter, writer: BoxMakeWriter) -> BoxedLayer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
+{
     tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .fmt_fields(NoSpanFields)
@@ -459,19 +558,22 @@ fn build_provider(
     Ok((provider.build(), pipeline))
 }
 
-/// The global subscriber: the log layer, tracing-opentelemetry, and Sentry's event and
-/// breadcrumb layers when Sentry is on.
-fn install_layers(
-    fmt_layer: Box<dyn Layer<Registry> + Send + Sync>,
+/// tracebridge's layers after the log layer: tracing-opentelemetry on tracebridge's provider,
+/// and Sentry's event and breadcrumb layers when Sentry is on.
+fn telemetry_layers<S>(
+    layers: &mut Vec<BoxedLayer<S>>,
     provider: &SdkTracerProvider,
     span_filter: EnvFilter,
     sentry: bool,
-) {
-    let otel_layer = tracing_opentelemetry::layer()
-        .with_tracer(provider.tracer("tracebridge"))
-        .with_filter(span_filter)
-        .boxed();
-    let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![fmt_layer, otel_layer];
+) where
+    S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
+{
+    layers.push(
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("tracebridge"))
+            .with_filter(span_filter)
+            .boxed(),
+    );
     if sentry {
         // No SpanLayer: Sentry transactions come from SentrySpanProcessor, so a `tracing`
         // span is not sent twice. ERROR events become Sentry events; INFO/WARN breadcrumbs.
@@ -497,16 +599,6 @@ fn install_layers(
                     .with_max_level_hint(LevelFilter::INFO),
                 )
                 .boxed(),
-        );
-    }
-    if tracing_subscriber::registry()
-        .with(layers)
-        .try_init()
-        .is_err()
-    {
-        tracing::warn!(
-            "a global tracing subscriber was already installed: tracebridge's log format, \
-             OpenTelemetry and Sentry layers are not active"
         );
     }
 }

@@ -49,7 +49,35 @@
 //!
 //! Internal work needs nothing more: `#[tracing::instrument]` functions called from a handler
 //! nest under the request's span, and log lines emitted inside a span carry `trace_id` and
-//! `span_id`.
+//! `span_id`. A handler reads the current span's ids with [`current_trace()`] — the request's
+//! SERVER span, or the `#[instrument]` span it is in:
+//!
+//! ```
+//! async fn handler() -> String {
+//!     let trace_id = tracebridge::current_trace().map(|ids| ids.trace_id.to_string());
+//!     format!("trace {}\n", trace_id.as_deref().unwrap_or("off"))
+//! }
+//! # let _ = handler;
+//! ```
+//!
+//! # Keeping your own subscriber
+//!
+//! [`init()`] installs the global `tracing` subscriber (its log format included). An application
+//! with its own subscriber (JSON logs, its own layers) takes tracebridge's layer instead, with
+//! [`Builder::build`]: everything else is set up as by `init()`.
+//!
+//! ```no_run
+//! use tracing_subscriber::layer::SubscriberExt;
+//! use tracing_subscriber::util::SubscriberInitExt;
+//!
+//! # fn main() -> Result<(), tracebridge::ConfigError> {
+//! let (_guard, telemetry) = tracebridge::Builder::from_env().build()?;
+//! tracing_subscriber::registry()
+//!     .with(tracing_subscriber::fmt::layer()) // your own log layer(s)
+//!     .with(telemetry) // spans to OTLP (and Sentry events, with SENTRY_DSN)
+//!     .init();
+//! # Ok(()) }
+//! ```
 //!
 //! # Configuration
 //!
@@ -65,7 +93,9 @@
 //! - [`http`]: [`http::ServerLayer`] and the reqwest [`http::ClientMiddleware`].
 //! - [`grpc`]: [`grpc::ServerLayer`] and [`grpc::ClientLayer`] for tonic.
 //! - [`sentry`]: Sentry events tied to the OpenTelemetry trace.
-//! - [`init`] / [`config`]: one init from the environment.
+//! - [`init`] / [`config`]: one init from the environment; [`Builder::build`] for your own
+//!   subscriber.
+//! - [`current_trace()`]: the current span's trace id and span id.
 
 pub mod config;
 pub mod global;
@@ -79,12 +109,14 @@ pub mod sentry;
 pub mod shutdown;
 
 mod body;
+mod context;
 pub mod export;
 mod span;
 #[cfg(test)]
 mod test_support;
 
 pub use config::ConfigError;
+pub use context::{current_trace, TraceContext};
 pub use init::{init, Builder, Guard};
 pub use propagation::{Format, Propagator};
 pub use shutdown::shutdown_signal;
