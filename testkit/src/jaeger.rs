@@ -415,6 +415,17 @@ impl Jaeger {
         format!("http://{}", self.ports.otlp_http)
     }
 
+    /// An in-memory [`crate::OtlpReceiver`] (the tee) that forwards every export, unchanged and
+    /// in the protocol it arrived in, to this Jaeger's OTLP/gRPC or OTLP/HTTP receiver: what a
+    /// test reads from the tee is what Jaeger was sent.
+    pub async fn tee(&self) -> std::io::Result<crate::OtlpReceiver> {
+        crate::OtlpReceiver::start_forwarding(crate::Forward {
+            grpc: Some(self.otlp_grpc_endpoint()),
+            http: Some(self.otlp_http_endpoint()),
+        })
+        .await
+    }
+
     /// `http://{thrift http}/api/traces`: jaeger-client-go's `JAEGER_ENDPOINT`.
     pub fn jaeger_thrift_http_url(&self) -> String {
         format!("http://{}/api/traces", self.ports.jaeger_thrift_http)

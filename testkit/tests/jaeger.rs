@@ -101,12 +101,7 @@ fn request(trace: u8, service: &str) -> ExportTraceServiceRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tee_forwards_grpc_and_http_exports_and_jaeger_shows_the_same_tree() {
     let jaeger = Jaeger::start().await.unwrap_or_else(|e| panic!("{e}"));
-    let tee = OtlpReceiver::start_forwarding(Forward {
-        grpc: Some(jaeger.otlp_grpc_endpoint()),
-        http: Some(jaeger.otlp_http_endpoint()),
-    })
-    .await
-    .unwrap();
+    let tee = jaeger.tee().await.unwrap();
 
     let mut client = TraceServiceClient::connect(tee.grpc_endpoint())
         .await

@@ -179,15 +179,9 @@ async fn rust_b_calls_the_sentry_go_peer_which_continues_the_trace_and_keeps_the
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_jaeger_client_go_peer_calls_rust_a_and_jaeger_holds_one_trace_of_go_and_rust_spans() {
     use tracebridge_testkit::jaeger::Jaeger;
-    use tracebridge_testkit::Forward;
 
     let jaeger = Jaeger::start().await.unwrap_or_else(|e| panic!("{e}"));
-    let tee = OtlpReceiver::start_forwarding(Forward {
-        grpc: Some(jaeger.otlp_grpc_endpoint()),
-        http: None,
-    })
-    .await
-    .unwrap();
+    let tee = jaeger.tee().await.unwrap();
     let t = start_with(tee, &[]).await;
     let upstream = format!("{}/trace", t.a_url);
     let thrift = jaeger.jaeger_thrift_http_url();
@@ -355,15 +349,9 @@ async fn the_jaeger_client_go_peer_calls_rust_a_and_jaeger_holds_one_trace_of_go
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_mesh_go_a_rust_a_go_b_rust_c_is_one_trace_in_jaeger_for_each_go_propagator() {
     use tracebridge_testkit::jaeger::{free_ports, Jaeger, JaegerTrace};
-    use tracebridge_testkit::Forward;
 
     let jaeger = Jaeger::start().await.unwrap_or_else(|e| panic!("{e}"));
-    let tee = OtlpReceiver::start_forwarding(Forward {
-        grpc: Some(jaeger.otlp_grpc_endpoint()),
-        http: None,
-    })
-    .await
-    .unwrap();
+    let tee = jaeger.tee().await.unwrap();
     let otlp = tee.grpc_endpoint();
     let go_b_addr = free_ports(1).unwrap()[0].to_string();
     let b_url = format!("http://{go_b_addr}");
