@@ -687,6 +687,20 @@ impl JaegerTrace {
         found[0]
     }
 
+    /// The same trace without the spans of `service` (e.g. a peer that reports to Jaeger by
+    /// another path than the receiver it is compared with).
+    pub fn without_service(&self, service: &str) -> JaegerTrace {
+        JaegerTrace {
+            trace_id: self.trace_id.clone(),
+            spans: self
+                .spans
+                .iter()
+                .filter(|s| s.service_name != service)
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// The service names of the trace's spans, sorted and deduplicated.
     pub fn services(&self) -> Vec<&str> {
         let mut s: Vec<&str> = self.spans.iter().map(|s| s.service_name.as_str()).collect();
