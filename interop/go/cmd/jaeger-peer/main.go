@@ -17,12 +17,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/opentracing/opentracing-go"
@@ -33,6 +29,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
+	"tracebridge.local/interop/internal/peer"
 	"tracebridge.local/interop/pingpb"
 )
 
@@ -62,17 +59,9 @@ func ids(server, client opentracing.Span, answer map[string]any) {
 	answer["client_span_id"] = fmt.Sprintf("%016x", uint64(cc.SpanID()))
 }
 
-func required(name string) string {
-	v := os.Getenv(name)
-	if v == "" {
-		log.Fatalf("jaeger-peer: %s is required", name)
-	}
-	return v
-}
-
 func main() {
-	endpoint := required("JAEGER_ENDPOINT")
-	upstream := required("UPSTREAM_URL")
+	endpoint := peer.Required("jaeger-peer", "JAEGER_ENDPOINT")
+	upstream := peer.Required("jaeger-peer", "UPSTREAM_URL")
 	service := os.Getenv("JAEGER_SERVICE_NAME")
 	if service == "" {
 		service = "go-jaeger-peer"
@@ -85,14 +74,7 @@ func main() {
 		jaeger.TracerOptions.Gen128Bit(true))
 	opentracing.SetGlobalTracer(tracer)
 
-	addr := os.Getenv("GO_PEER_LISTEN")
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	listener, err := net.Listen("tcp", addr)
-	if err != nil {
-		log.Fatalf("jaeger-peer: cannot listen on %s (GO_PEER_LISTEN): %v", addr, err)
-	}
+	listener := peer.Listen("jaeger-peer", "GO_PEER_LISTEN")
 	client := &http.Client{Timeout: 60 * time.Second}
 
 	mux := http.NewServeMux()
@@ -160,16 +142,6 @@ func main() {
 		_ = json.NewEncoder(w).Encode(answer)
 	})
 
-	fmt.Printf("listening on %s\n", listener.Addr())
-	srv := &http.Server{Handler: mux}
-	go func() {
-		stop := make(chan os.Signal, 1)
-		signal.Notify(stop, syscall.SIGTERM, os.Interrupt)
-		<-stop
-		_ = srv.Close()
-	}()
-	if err := srv.Serve(listener); err != nil && err != http.ErrServerClosed {
-		log.Fatalf("jaeger-peer: %v", err)
-	}
+	peer.ServeHTTP("jaeger-peer", listener, mux)
 	_ = closer.Close() // flushes the reporter
 }
