@@ -36,12 +36,7 @@ async fn mesh_to_jaeger(protocol: &str) {
 
     for format in Incoming::ALL {
         let parent = Parent::random();
-        let answer = t.get("/trace", &headers(format, &parent)).await;
-        assert_eq!(answer.status, 200, "{format}: {}", answer.body);
-        let trace_id = answer
-            .traceresponse_trace_id()
-            .expect("traceresponse")
-            .to_owned();
+        let (answer, trace_id) = t.get_trace(&headers(format, &parent)).await;
         let incoming = (format != Incoming::None).then_some(&parent);
         let trace = t.trace(&trace_id, 11).await;
         let a_server = assert_mesh_trace(&trace, incoming, &answer);
