@@ -198,18 +198,20 @@ fn measure(
     let log = h.server_log(variant.name())?;
     let mut spans = Spans {
         served,
-        // The thread-based processor logs `SpansDropped dropped_span_count=N` as its
+        // tracebridge's own pipeline logs `dropped_spans_total=N` at shutdown; the SDK's
+        // thread-based processor (comparison stacks) `SpansDropped dropped_span_count=N` as its
         // shutdown starts; the async-runtime one `Shutdown dropped_spans=N` as it ends.
-        dropped: last_field(
-            &log,
-            "BatchSpanProcessor.SpansDropped",
-            "dropped_span_count",
-        )
-        .max(last_field(
-            &log,
-            "BatchSpanProcessor.Shutdown",
-            "dropped_spans",
-        )),
+        dropped: last_field(&log, "dropped_spans_total=", "dropped_spans_total")
+            .max(last_field(
+                &log,
+                "BatchSpanProcessor.SpansDropped",
+                "dropped_span_count",
+            ))
+            .max(last_field(
+                &log,
+                "BatchSpanProcessor.Shutdown",
+                "dropped_spans",
+            )),
         lost: log
             .lines()
             .filter(|l| l.contains("tracebridge::export"))
@@ -217,7 +219,11 @@ fn measure(
             .sum(),
         report_lines: log
             .lines()
-            .filter(|l| l.contains("tracebridge::export") || l.contains("BatchSpanProcessor"))
+            .filter(|l| {
+                l.contains("tracebridge::export")
+                    || l.contains("tracebridge::pipeline")
+                    || l.contains("BatchSpanProcessor")
+            })
             .count() as u64,
         ..Spans::default()
     };

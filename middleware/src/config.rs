@@ -14,7 +14,8 @@
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | base URL; `/v1/traces` is appended for `http/protobuf` | unset: export off |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` | `grpc` or `http/protobuf` (`http/json` unsupported) | `grpc` |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS` | `k=v,k2=v2`, values percent-decoded | none |
-//! | `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` | export request timeout, milliseconds | `10000` |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` | export request timeout, milliseconds (retries included) | `10000` |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION` | `gzip` or `none` | `none` |
 //! | `OTEL_PROPAGATORS` | `tracecontext,baggage,jaeger,b3,b3multi,sentry` or `none` | `tracecontext,baggage,jaeger,sentry` |
 //! | `OTEL_TRACES_SAMPLER` | `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio` | `parentbased_always_on` |
 //! | `OTEL_TRACES_SAMPLER_ARG` | ratio in `0..=1` for the `*traceidratio` samplers | `1.0` |
@@ -62,6 +63,16 @@ pub enum Protocol {
     Grpc,
     /// OTLP/HTTP with protobuf bodies (reqwest).
     HttpProtobuf,
+}
+
+/// `OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION`: how export request bodies are compressed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// Uncompressed (the default, as in the spec).
+    #[default]
+    None,
+    /// gzip (`Content-Encoding: gzip` over HTTP, `grpc-encoding: gzip` over gRPC).
+    Gzip,
 }
 
 /// The OTLP collector address as configured, before the per-protocol path rule is applied.
@@ -192,6 +203,8 @@ pub struct Config {
     pub headers: Vec<(String, String)>,
     /// Which of the two headers variables `headers` came from (for error messages).
     pub headers_var: &'static str,
+    /// `OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION`.
+    pub compression: Compression,
     /// `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT`.
     pub timeout: Duration,
     /// `OTEL_PROPAGATORS`.
@@ -220,6 +233,7 @@ impl Default for Config {
             protocol: Protocol::Grpc,
             headers: Vec::new(),
             headers_var: "OTEL_EXPORTER_OTLP_HEADERS",
+            compression: Compression::None,
             timeout: Duration::from_millis(10_000),
             propagator: Propagator::default(),
             sampler: SamplerConfig::default(),
@@ -301,6 +315,24 @@ impl Config {
         if let Some(v) = headers {
             cfg.headers = parse_headers(headers_var, &v)?;
             cfg.headers_var = headers_var;
+        }
+
+        let (compression_var, compression) = first_of(
+            &get,
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+        );
+        if let Some(v) = compression {
+            cfg.compression = match v.trim().to_ascii_lowercase().as_str() {
+                "gzip" => Compression::Gzip,
+                "none" => Compression::None,
+                other => {
+                    return Err(ConfigError::new(
+                        compression_var,
+                        format!("{other:?}: expected `gzip` or `none`"),
+                    ))
+                }
+            };
         }
 
         let (timeout_var, timeout) = first_of(
@@ -778,6 +810,23 @@ mod tests {
         assert!(
             !e.message.contains("secret"),
             "the value must not be echoed: {e}"
+        );
+    }
+
+    #[test]
+    fn compression() {
+        assert_eq!(parse(&[]).unwrap().compression, Compression::None);
+        let cfg = parse(&[("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")]).unwrap();
+        assert_eq!(cfg.compression, Compression::Gzip);
+        let cfg = parse(&[
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none"),
+        ])
+        .unwrap();
+        assert_eq!(cfg.compression, Compression::None);
+        assert_eq!(
+            err_var(&[("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd")]),
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"
         );
     }
 

@@ -1,31 +1,24 @@
 //! Failed span exports, counted and reported at most once per interval.
 //!
-//! opentelemetry_sdk 0.32's batch processor logs one ERROR per failed export
-//! (`BatchSpanProcessor.Export.Error`, `BatchSpanProcessor.Flush.ExportError`). With a closed
-//! collector an export fails at connect, so under load that is one line per batch — a line for
-//! every few requests — and the spans of those batches are lost without being counted anywhere
-//! (the SDK's dropped-span count covers a full queue only). [`ReportingExporter`] wraps the
-//! OTLP exporter: it counts the spans of every failed export and logs one WARN when failures
-//! start, then at most one summary per [`REPORT_INTERVAL`] while they go on, one line when
-//! export recovers, and a final summary at shutdown. `init` filters the SDK's per-export lines
-//! out of the log output (they are reported here instead).
-//!
-//! It also moves the export onto tracebridge's export runtime. `init` uses the SDK's
-//! thread-based `BatchSpanProcessor`: ending a span is a `try_send` into a bounded channel
-//! that nobody waits on, and the processor's thread is woken once per batch (or per scheduled
-//! delay) — the async-runtime processor woke its task for every span, a futex wake and a
-//! context switch per request on a busy server. That thread drives exports with
-//! `futures_executor::block_on`, outside any Tokio runtime, while the OTLP exporters (tonic,
-//! reqwest) need one; so [`ReportingExporter::export`] spawns the inner export on the export
-//! runtime and waits for it there, cut off after the export timeout (the thread-based processor
-//! has none of its own).
+//! A closed collector makes every export fail at connect, so under load a line per failed
+//! export would be a line for every few requests. [`FailureReport`] counts the spans of every
+//! failed export and logs one WARN when failures start, then at most one summary per
+//! [`REPORT_INTERVAL`] while they go on, one line when export recovers, and a final summary at
+//! shutdown. tracebridge's export thread (`crate::pipeline`) reports through it;
+//! [`ReportingExporter`] wraps any SDK `SpanExporter` with the same reporting, for
+//! applications that build their own provider with the SDK's `BatchSpanProcessor`.
 //!
 //! While the collector is down it backs off: after a failed export, batches fail at once —
-//! counted as lost, the inner exporter not called — for [`BACKOFF_INITIAL`], doubling after
-//! each further failure up to [`BACKOFF_MAX`]; the first export that succeeds ends it. Without
-//! this a refused collector costs more than a healthy one: opentelemetry-otlp converts every
-//! batch to protobuf before it connects, so every span was converted and then thrown away
-//! (measured: axum at 0.85× its healthy throughput with the collector closed).
+//! counted as lost, nothing sent — for [`BACKOFF_INITIAL`], doubling after each further
+//! failure up to [`BACKOFF_MAX`]; the first export that succeeds ends it. Without this a
+//! refused collector costs more than a healthy one: every batch would be encoded and then
+//! thrown away (measured with opentelemetry-otlp: axum at 0.85× its healthy throughput with
+//! the collector closed).
+//!
+//! [`ReportingExporter`] also moves the export onto a Tokio runtime ([`ReportingExporter::on_runtime`]):
+//! the SDK's thread-based `BatchSpanProcessor` drives exports with `futures_executor::block_on`,
+//! outside any Tokio runtime, while the OTLP exporters (tonic, reqwest) need one; each export is
+//! cut off after the given timeout (the thread-based processor has none of its own).
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -37,13 +30,6 @@ use opentelemetry_sdk::Resource;
 
 /// Shortest time between two "export still failing" lines.
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(10);
-
-/// Names of the SDK's per-export error events, reported by [`ReportingExporter`] instead.
-pub(crate) const SDK_PER_EXPORT_EVENTS: [&str; 3] = [
-    "BatchSpanProcessor.ExportError",
-    "BatchSpanProcessor.Export.Error",
-    "BatchSpanProcessor.Flush.ExportError",
-];
 
 /// First back-off window after a failed export.
 pub const BACKOFF_INITIAL: Duration = Duration::from_millis(500);
@@ -66,63 +52,41 @@ struct Pending {
     last_report: Option<Instant>,
 }
 
-/// An exporter that counts and reports failed exports and, with [`Self::on_runtime`], runs
-/// them on a Tokio runtime (see the module docs). `init` wraps its OTLP exporter in one; it is
-/// public for applications that build their own tracer provider with the SDK's thread-based
-/// `BatchSpanProcessor` and an exporter that needs a runtime.
-#[must_use]
-pub struct ReportingExporter<E> {
-    inner: Arc<E>,
+/// The counting, reporting and back-off of [`ReportingExporter`], shared with tracebridge's
+/// own export thread (`crate::pipeline`), which reports its failed exports the same way.
+#[derive(Debug)]
+pub(crate) struct FailureReport {
     interval: Duration,
     pending: Mutex<Pending>,
-    /// Where exports run, and their time limit; `None`: in the caller's task, unbounded.
-    runtime: Option<(tokio::runtime::Handle, Duration)>,
     /// (first, longest) back-off window; zero disables backing off.
     backoff: (Duration, Duration),
 }
 
-impl<E: fmt::Debug> fmt::Debug for ReportingExporter<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReportingExporter")
-            .field("inner", &self.inner)
-            .field("interval", &self.interval)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<E> ReportingExporter<E> {
-    /// Wraps `inner`; "still failing" lines are at least `interval` apart.
-    pub fn new(inner: E, interval: Duration) -> Self {
-        ReportingExporter {
-            inner: Arc::new(inner),
+impl FailureReport {
+    /// "Still failing" lines at least `interval` apart; the default back-off windows.
+    pub(crate) fn new(interval: Duration) -> Self {
+        FailureReport {
             interval,
             pending: Mutex::new(Pending::default()),
-            runtime: None,
             backoff: (BACKOFF_INITIAL, BACKOFF_MAX),
         }
     }
 
-    /// Sets the back-off windows (default [`BACKOFF_INITIAL`], [`BACKOFF_MAX`]);
-    /// `Duration::ZERO` calls the inner exporter for every batch.
-    pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
+    /// Sets the back-off windows; `Duration::ZERO` attempts every batch.
+    pub(crate) fn set_backoff(&mut self, initial: Duration, max: Duration) {
         self.backoff = (initial, max.max(initial));
-        self
     }
 
-    /// Whether the exporter is backing off (a recent export failed).
-    fn backing_off(&self) -> bool {
+    /// Whether exports are backing off (a recent export failed): the batch is to be failed at
+    /// once, without an attempt, and recorded with `attempted = false`.
+    pub(crate) fn backing_off(&self) -> bool {
         let p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         p.skip_until.is_some_and(|until| Instant::now() < until)
     }
 
-    /// Runs every export on `runtime`, cut off after `timeout`.
-    pub fn on_runtime(mut self, runtime: tokio::runtime::Handle, timeout: Duration) -> Self {
-        self.runtime = Some((runtime, timeout));
-        self
-    }
-
-    /// Counts an export's outcome; `attempted` is false for a batch failed by the back-off.
-    fn record(&self, spans: usize, result: &OTelSdkResult, attempted: bool) {
+    /// Counts an export's outcome (`Err` holds the error's text); `attempted` is false for a
+    /// batch failed by the back-off.
+    pub(crate) fn record(&self, spans: usize, result: Result<(), &str>, attempted: bool) {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         if attempted {
             if result.is_err() {
@@ -144,7 +108,7 @@ impl<E> ReportingExporter<E> {
             // collector's own error is the one worth reporting.
             if attempted {
                 p.failed_exports += 1;
-                p.last_error = e.to_string();
+                p.last_error = e.to_owned();
             }
         } else if !p.failing {
             return;
@@ -174,11 +138,64 @@ impl<E> ReportingExporter<E> {
         p.last_report = Some(now);
     }
 
-    fn final_report(&self) {
+    /// The shutdown summary: what was not reported yet, if anything.
+    pub(crate) fn final_report(&self) {
         let p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         if p.failed_exports > 0 || p.lost_spans > 0 {
             report(&p, "OTLP span export failures since the last report");
         }
+    }
+}
+
+/// An exporter that counts and reports failed exports and, with [`Self::on_runtime`], runs
+/// them on a Tokio runtime (see the module docs). It is public for applications that build
+/// their own tracer provider with the SDK's thread-based `BatchSpanProcessor` and an exporter
+/// that needs a runtime; `init` no longer uses it (tracebridge exports through its own
+/// pipeline, which reports failures the same way).
+#[must_use]
+pub struct ReportingExporter<E> {
+    inner: Arc<E>,
+    report: FailureReport,
+    /// Where exports run, and their time limit; `None`: in the caller's task, unbounded.
+    runtime: Option<(tokio::runtime::Handle, Duration)>,
+}
+
+impl<E: fmt::Debug> fmt::Debug for ReportingExporter<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReportingExporter")
+            .field("inner", &self.inner)
+            .field("interval", &self.report.interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E> ReportingExporter<E> {
+    /// Wraps `inner`; "still failing" lines are at least `interval` apart.
+    pub fn new(inner: E, interval: Duration) -> Self {
+        ReportingExporter {
+            inner: Arc::new(inner),
+            report: FailureReport::new(interval),
+            runtime: None,
+        }
+    }
+
+    /// Sets the back-off windows (default [`BACKOFF_INITIAL`], [`BACKOFF_MAX`]);
+    /// `Duration::ZERO` calls the inner exporter for every batch.
+    pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.report.set_backoff(initial, max);
+        self
+    }
+
+    /// Runs every export on `runtime`, cut off after `timeout`.
+    pub fn on_runtime(mut self, runtime: tokio::runtime::Handle, timeout: Duration) -> Self {
+        self.runtime = Some((runtime, timeout));
+        self
+    }
+
+    fn record(&self, spans: usize, result: &OTelSdkResult, attempted: bool) {
+        let text = result.as_ref().err().map(ToString::to_string);
+        self.report
+            .record(spans, text.as_deref().map_or(Ok(()), Err), attempted);
     }
 }
 
@@ -195,7 +212,7 @@ fn report(p: &Pending, message: &str) {
 impl<E: SpanExporter + 'static> SpanExporter for ReportingExporter<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let spans = batch.len();
-        if self.backing_off() {
+        if self.report.backing_off() {
             let result = Err(OTelSdkError::InternalFailure(
                 "not sent: backing off after a failed export".into(),
             ));
@@ -226,7 +243,7 @@ impl<E: SpanExporter + 'static> SpanExporter for ReportingExporter<E> {
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.final_report();
+        self.report.final_report();
         self.inner.shutdown_with_timeout(timeout)
     }
 

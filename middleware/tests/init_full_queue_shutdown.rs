@@ -205,8 +205,8 @@ async fn assert_every_span_arrived(receiver: &OtlpReceiver, run: &ChildRun) {
         assert!(s.is_root(), "{}", s.summary());
     }
     for needle in [
-        "dropped_span", // dropped_spans= (async processor), dropped_span_count= (thread)
-        "SpanDroppingStarted",
+        "dropped_span", // dropped_spans= (first drop, per interval), dropped_spans_total= (shutdown)
+        "span queue full",
         "lost_spans",
         "not finish in time",
         "could not be exported at shutdown",

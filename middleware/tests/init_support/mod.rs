@@ -111,7 +111,7 @@ pub async fn black_holed_collector_blocks_nothing(protocol: &str) {
     let text = logs.text();
     let started: Vec<&str> = text
         .lines()
-        .filter(|l| l.contains("SpanDroppingStarted"))
+        .filter(|l| l.contains("span queue full"))
         .collect();
     assert_eq!(started.len(), 1, "{text}");
     assert!(started[0].contains(" WARN "), "{}", started[0]);

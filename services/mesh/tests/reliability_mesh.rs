@@ -219,7 +219,7 @@ async fn every_span_and_sentry_event_of_every_finished_request_reaches_the_recei
     assert_eq!(per_trace.len(), n + failed, "no other traces");
     for service in Service::ALL {
         let log = t.mesh.log(service);
-        assert_eq!(lines_with(&log, "SpanDropping"), 0, "{service}: {log}");
+        assert_eq!(lines_with(&log, "span queue full"), 0, "{service}: {log}");
     }
 
     // Sentry: one event where it failed (c) and one where it surfaced (a), per failed request.
@@ -312,7 +312,7 @@ async fn dead_backend(collector: Collector) {
         n + 200 + failed,
         elapsed.as_secs_f64(),
         reports.join("\n"),
-        log.lines().filter(|l| l.contains("BatchSpanProcessor")).collect::<Vec<_>>().join("\n"),
+        log.lines().filter(|l| l.contains("tracebridge::pipeline")).collect::<Vec<_>>().join("\n"),
     );
     // Never per request: the SDK's line per failed export is gone, failures are summarised at
     // most once per interval (+ the first one and the shutdown summary), the first drop and
@@ -321,12 +321,15 @@ async fn dead_backend(collector: Collector) {
         let log = t.mesh.log(service);
         assert_eq!(lines_with(&log, "Export.Error"), 0, "{service}");
         assert_eq!(lines_with(&log, "ExportError"), 0, "{service}");
-        assert!(lines_with(&log, "SpanDroppingStarted") <= 1, "{service}");
-        assert!(
-            lines_with(&log, "BatchSpanProcessor.SpansDropped") <= 1,
-            "{service}"
-        );
+        assert!(lines_with(&log, "span queue full") <= 1, "{service}");
+        assert!(lines_with(&log, "dropped_spans_total") <= 1, "{service}");
         let per_interval = 2 + (elapsed.as_secs() / REPORT_INTERVAL_SECS) as usize;
+        // Drops too: the first at once, then at most one line per interval, and the total.
+        let drop_lines = lines_with(&log, "tracebridge::pipeline");
+        assert!(
+            drop_lines <= per_interval,
+            "{service}: {drop_lines} drop lines in {elapsed:?}"
+        );
         let lines = lines_with(&log, "tracebridge::export");
         assert!(
             lines <= per_interval,
@@ -345,8 +348,8 @@ async fn dead_backend(collector: Collector) {
         let lost: u64 = reports.iter().map(|l| field(l, "lost_spans")).sum();
         let dropped: u64 = log
             .lines()
-            .find(|l| l.contains("BatchSpanProcessor.SpansDropped"))
-            .map(|l| field(l, "dropped_span_count"))
+            .find(|l| l.contains("dropped_spans_total="))
+            .map(|l| field(l, "dropped_spans_total"))
             .unwrap_or(0);
         assert_eq!(
             lost + dropped,

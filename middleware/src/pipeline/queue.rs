@@ -1,0 +1,228 @@
+//! The bounded queue between ending a span and the export thread.
+//!
+//! Pushing is lock-free ([`crossbeam_queue::ArrayQueue`]); it takes the control lock only when
+//! the queue length reaches a batch and the export thread has not been woken for it yet — once
+//! per batch, never per span. A full queue drops the record: counted, and the first drop is
+//! logged at once (the export thread reports the rest at most once per interval and the total
+//! at shutdown).
+//!
+//! Flush and shutdown requests go through the same control lock; the export thread answers
+//! each on its own channel once everything queued at the time of the request is exported.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use crossbeam_queue::ArrayQueue;
+
+/// What the export thread is asked to do, under the control lock.
+#[derive(Debug, Default)]
+pub(crate) struct Control {
+    /// A batch is ready.
+    pub(crate) wake: bool,
+    /// Flush requests: answered `true` when everything queued before them was exported.
+    pub(crate) flushes: Vec<SyncSender<bool>>,
+    /// Shutdown requests: answered like flushes, then the export thread ends.
+    pub(crate) shutdowns: Vec<SyncSender<bool>>,
+    /// The export thread has ended: requests are answered at once.
+    pub(crate) stopped: bool,
+}
+
+/// A bounded multi-producer queue of records for one export thread.
+#[derive(Debug)]
+pub(crate) struct Queue<T> {
+    items: ArrayQueue<T>,
+    batch: usize,
+    dropped: AtomicU64,
+    /// Set by the push that found a full batch; cleared by the export thread when it wakes.
+    wake_pending: AtomicBool,
+    control: Mutex<Control>,
+    signal: Condvar,
+}
+
+impl<T> Queue<T> {
+    /// A queue of `capacity` records; the export thread is woken when `batch` are queued.
+    pub(crate) fn new(capacity: usize, batch: usize) -> Self {
+        Queue {
+            items: ArrayQueue::new(capacity.max(1)),
+            batch: batch.clamp(1, capacity.max(1)),
+            dropped: AtomicU64::new(0),
+            wake_pending: AtomicBool::new(false),
+            control: Mutex::new(Control::default()),
+            signal: Condvar::new(),
+        }
+    }
+
+    /// Queues `item`; returns false (the item is dropped and counted) when the queue is full.
+    pub(crate) fn push(&self, item: T) -> bool {
+        match self.items.push(item) {
+            Ok(()) => {
+                if self.items.len() >= self.batch && !self.wake_pending.swap(true, Ordering::AcqRel)
+                {
+                    self.control().wake = true;
+                    self.signal.notify_one();
+                }
+                true
+            }
+            Err(_dropped) => {
+                if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                    tracing::warn!(
+                        target: "tracebridge::pipeline",
+                        dropped_spans = 1,
+                        queue_size = self.items.capacity(),
+                        "span queue full: spans are dropped (counted; reported at most once per \
+                         interval, the total at shutdown)"
+                    );
+                }
+                false
+            }
+        }
+    }
+
+    /// Takes up to `max` records into `into`.
+    pub(crate) fn pop_into(&self, into: &mut Vec<T>, max: usize) {
+        while into.len() < max {
+            match self.items.pop() {
+                Some(item) => into.push(item),
+                None => break,
+            }
+        }
+    }
+
+    /// Records queued now.
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// The batch size that wakes the export thread.
+    pub(crate) fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Records dropped at the full queue since it was made.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn control(&self) -> MutexGuard<'_, Control> {
+        self.control.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// For the export thread: waits until a batch is ready, a request arrives or `until`
+    /// passes, then takes what was asked (the wake flag is cleared).
+    pub(crate) fn wait(&self, until: Instant) -> Control {
+        let mut control = self.control();
+        loop {
+            if control.wake
+                || !control.flushes.is_empty()
+                || !control.shutdowns.is_empty()
+                || self.items.len() >= self.batch
+            {
+                break;
+            }
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            control = self
+                .signal
+                .wait_timeout(control, until - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        self.wake_pending.store(false, Ordering::Release);
+        Control {
+            wake: std::mem::take(&mut control.wake),
+            flushes: std::mem::take(&mut control.flushes),
+            shutdowns: std::mem::take(&mut control.shutdowns),
+            stopped: false,
+        }
+    }
+
+    /// Asks the export thread to export everything queued now; the answer says whether it
+    /// all went out.
+    pub(crate) fn request_flush(&self) -> Receiver<bool> {
+        self.request(|c, tx| c.flushes.push(tx))
+    }
+
+    /// Asks the export thread to export everything queued and end.
+    pub(crate) fn request_shutdown(&self) -> Receiver<bool> {
+        self.request(|c, tx| c.shutdowns.push(tx))
+    }
+
+    fn request(&self, add: impl FnOnce(&mut Control, SyncSender<bool>)) -> Receiver<bool> {
+        let (tx, rx) = sync_channel(1);
+        let mut control = self.control();
+        if control.stopped {
+            let _ = tx.send(self.items.is_empty());
+        } else {
+            add(&mut control, tx);
+            self.signal.notify_one();
+        }
+        rx
+    }
+
+    /// For the export thread, when it ends: requests from now on are answered at once.
+    pub(crate) fn stop(&self) -> Control {
+        let mut control = self.control();
+        control.stopped = true;
+        Control {
+            wake: false,
+            flushes: std::mem::take(&mut control.flushes),
+            shutdowns: std::mem::take(&mut control.shutdowns),
+            stopped: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_full_queue_drops_and_counts_exactly() {
+        let q = Queue::new(4, 2);
+        let pushed: Vec<bool> = (0..10).map(|i| q.push(i)).collect();
+        assert_eq!(
+            pushed,
+            [true, true, true, true, false, false, false, false, false, false]
+        );
+        assert_eq!(q.dropped(), 6);
+        let mut out = Vec::new();
+        q.pop_into(&mut out, 3);
+        assert_eq!(out, [0, 1, 2]);
+        assert!(q.push(10));
+        q.pop_into(&mut out, 10);
+        assert_eq!(out, [0, 1, 2, 3, 10]);
+        assert_eq!(q.dropped(), 6);
+    }
+
+    #[test]
+    fn the_export_thread_is_woken_once_per_batch_not_per_record() {
+        let q = Queue::new(100, 10);
+        for i in 0..9 {
+            q.push(i);
+        }
+        assert!(!q.control().wake, "woken before a batch was ready");
+        q.push(9);
+        assert!(q.control().wake, "a full batch wakes the export thread");
+        q.control().wake = false;
+        for i in 10..25 {
+            q.push(i);
+        }
+        // Already woken for this batch: the pushes after it did not signal again.
+        assert!(!q.control().wake);
+        let taken = q.wait(Instant::now() + Duration::from_secs(60));
+        assert!(
+            !taken.wake,
+            "nothing set the flag, but a full batch ends the wait"
+        );
+        q.push(25);
+        assert!(
+            q.control().wake,
+            "after the wait, the next full batch wakes it again"
+        );
+    }
+}
