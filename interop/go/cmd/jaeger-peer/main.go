@@ -50,13 +50,20 @@ func (c metadataCarrier) ForeachKey(handler func(key, val string) error) error {
 	return nil
 }
 
-func ids(server, client opentracing.Span, answer map[string]any) {
+// reply finishes both spans and answers, as JSON, `answer` (what was sent) with the spans' ids
+// and the upstream call's status.
+func reply(w http.ResponseWriter, server, client opentracing.Span, answer map[string]any, status any) {
+	client.Finish()
+	server.Finish()
 	sc := server.Context().(jaeger.SpanContext)
 	cc := client.Context().(jaeger.SpanContext)
 	answer["trace_id"] = fmt.Sprintf("%016x%016x", sc.TraceID().High, sc.TraceID().Low)
 	answer["server_span_id"] = fmt.Sprintf("%016x", uint64(sc.SpanID()))
 	answer["server_parent_id"] = fmt.Sprintf("%016x", uint64(sc.ParentID()))
 	answer["client_span_id"] = fmt.Sprintf("%016x", uint64(cc.SpanID()))
+	answer["upstream_status"] = status
+	w.Header().Set("content-type", "application/json")
+	_ = json.NewEncoder(w).Encode(answer)
 }
 
 func main() {
@@ -100,13 +107,7 @@ func main() {
 			_ = resp.Body.Close()
 		}
 		ext.HTTPStatusCode.Set(clientSpan, uint16(status))
-		clientSpan.Finish()
-		server.Finish()
-
-		ids(server, clientSpan, answer)
-		answer["upstream_status"] = status
-		w.Header().Set("content-type", "application/json")
-		_ = json.NewEncoder(w).Encode(answer)
+		reply(w, server, clientSpan, answer, status)
 	})
 
 	mux.HandleFunc("GET /call-grpc", func(w http.ResponseWriter, r *http.Request) {
@@ -134,12 +135,7 @@ func main() {
 			ext.Error.Set(clientSpan, true)
 			code = err.Error()
 		}
-		clientSpan.Finish()
-		server.Finish()
-		ids(server, clientSpan, answer)
-		answer["upstream_status"] = code
-		w.Header().Set("content-type", "application/json")
-		_ = json.NewEncoder(w).Encode(answer)
+		reply(w, server, clientSpan, answer, code)
 	})
 
 	peer.ServeHTTP("jaeger-peer", listener, mux)
