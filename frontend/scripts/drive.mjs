@@ -16,10 +16,7 @@
 // Output: { traceId, traceIds, sentry, calls: [{url, status, sent: {sentry-trace, baggage,
 //   traceparent}, traceresponse}], envelopes: [{url, status, items: [{type, event_id, trace_id,
 //   span_id, parent_span_id, transaction}]}], errorEvent, pageErrors }
-import { chromium } from "playwright-core";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { run, withChromium } from "./chromium.mjs";
 
 function parseArgs(argv) {
   const opts = { clicks: [], dropHeaders: [], timeoutMs: 60000, chromium: "/usr/bin/chromium" };
@@ -72,29 +69,19 @@ const isEnvelope = (url) => /\/api\/[^/]+\/envelope\/?/.test(new URL(url).pathna
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const origin = new URL(opts.url).origin;
-  const userDataDir = await mkdtemp(join(tmpdir(), "tracebridge-chromium-"));
   const calls = [];
   const envelopes = [];
   const pending = new Set();
   const pageErrors = [];
   const callWork = [];
-  let context;
+  const browser = {
+    name: "drive.mjs",
+    executablePath: opts.chromium,
+    timeoutMs: opts.timeoutMs,
+    viewport: { width: 900, height: 640 },
+  };
 
-  const watchdog = setTimeout(() => {
-    console.error(`drive.mjs: timed out after ${opts.timeoutMs} ms`);
-    process.exit(2);
-  }, opts.timeoutMs);
-
-  try {
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: opts.chromium,
-      headless: true,
-      viewport: { width: 900, height: 640 },
-      // Keep Chromium from calling hosts this closed network refuses.
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
-    const page = context.pages()[0] ?? (await context.newPage());
+  await withChromium(browser, async (context, page) => {
     page.on("pageerror", (err) => pageErrors.push(err.message));
     const isCall = (url) => {
       const u = new URL(url);
@@ -176,14 +163,7 @@ async function main() {
       pageErrors,
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
-  } finally {
-    clearTimeout(watchdog);
-    if (context) await context.close();
-    await rm(userDataDir, { recursive: true, force: true });
-  }
+  });
 }
 
-main().catch((err) => {
-  console.error(`drive.mjs: ${err.stack || err}`);
-  process.exit(1);
-});
+run("drive.mjs", main);

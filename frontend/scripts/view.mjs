@@ -16,10 +16,8 @@
 //
 // Output: { allRows, errorRows, errorQuery, openedTraceId, spanCount, statusCode, spanStatus,
 //   spanParent, incomingInFailing, incomingRows, incomingParent, demoTraceId, demoLink, linkedUrl, linkedTraceId, linkedW3c, pageErrors }
-import { chromium } from "playwright-core";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { run, withChromium } from "./chromium.mjs";
 
 function parseArgs(argv) {
   const opts = { timeoutMs: 90000, chromium: "/usr/bin/chromium" };
@@ -44,23 +42,15 @@ function parseArgs(argv) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const userDataDir = await mkdtemp(join(tmpdir(), "tracebridge-chromium-"));
   const pageErrors = [];
-  let context;
-  const watchdog = setTimeout(() => {
-    console.error(`view.mjs: timed out after ${opts.timeoutMs} ms`);
-    process.exit(2);
-  }, opts.timeoutMs);
-  try {
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: opts.chromium,
-      headless: true,
-      viewport: { width: 1360, height: 820 },
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+  const browser = {
+    name: "view.mjs",
+    executablePath: opts.chromium,
+    timeoutMs: opts.timeoutMs,
+    viewport: { width: 1360, height: 820 },
+  };
+  await withChromium(browser, async (context, page) => {
     context.on("page", (p) => p.on("pageerror", (err) => pageErrors.push(`${p.url()}: ${err.message}`)));
-    const page = context.pages()[0] ?? (await context.newPage());
     page.on("pageerror", (err) => pageErrors.push(`${page.url()}: ${err.message}`));
     const rowIds = () => page.$$eval("#results tbody tr", (rows) => rows.map((r) => r.dataset.traceId));
 
@@ -145,14 +135,7 @@ async function main() {
       incomingInFailing, incomingRows: incoming, incomingParent, demoTraceId, demoLink, liveRows, liveReloads, linkedUrl, linkedTraceId, linkedW3c, pageErrors,
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
-  } finally {
-    clearTimeout(watchdog);
-    if (context) await context.close();
-    await rm(userDataDir, { recursive: true, force: true });
-  }
+  });
 }
 
-main().catch((err) => {
-  console.error(`view.mjs: ${err.stack || err}`);
-  process.exit(1);
-});
+run("view.mjs", main);

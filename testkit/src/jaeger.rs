@@ -128,9 +128,29 @@ impl JaegerPorts {
     }
 }
 
-/// The config file [`Jaeger::start`] writes: memory storage, every receiver on `ports`, a
+/// Where a [`Jaeger`] keeps spans.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Storage {
+    /// In memory (up to 100 000 traces): gone when the process stops.
+    #[default]
+    Memory,
+    /// Badger on disk in this directory (`keys/`, `values/`), not ephemeral, 72 h span TTL:
+    /// what a [`Jaeger::stop`] + [`Jaeger::restart`] on the same handle still serves.
+    Badger(PathBuf),
+}
+
+/// The config file [`Jaeger::start`] writes: `storage`, every receiver on `ports`, a
 /// 100 ms batch so traces become readable promptly, no self-tracing, no metrics port.
-pub fn config(ports: &JaegerPorts) -> String {
+pub fn config(ports: &JaegerPorts, storage: &Storage) -> String {
+    let backend = match storage {
+        Storage::Memory => "{memory: {max_traces: 100000}}".to_owned(),
+        Storage::Badger(dir) => format!(
+            "{{badger: {{directories: {{keys: \"{keys}\", values: \"{values}\"}}, \
+             ephemeral: false, ttl: {{spans: 72h}}}}}}",
+            keys = dir.join("keys").display(),
+            values = dir.join("values").display(),
+        ),
+    };
     format!(
         r#"service:
   extensions: [jaeger_storage, jaeger_query]
@@ -144,13 +164,13 @@ pub fn config(ports: &JaegerPorts) -> String {
     logs: {{level: warn}}
 extensions:
   jaeger_query:
-    storage: {{traces: mem}}
+    storage: {{traces: store}}
     enable_tracing: false
     http: {{endpoint: "{query_http}"}}
     grpc: {{endpoint: "{query_grpc}"}}
   jaeger_storage:
     backends:
-      mem: {{memory: {{max_traces: 100000}}}}
+      store: {backend}
 receivers:
   otlp:
     protocols:
@@ -163,7 +183,7 @@ receivers:
 processors:
   batch: {{timeout: 100ms}}
 exporters:
-  jaeger_storage_exporter: {{trace_storage: mem}}
+  jaeger_storage_exporter: {{trace_storage: store}}
 "#,
         query_http = ports.query_http,
         query_grpc = ports.query_grpc,
@@ -174,25 +194,42 @@ exporters:
     )
 }
 
-/// A running Jaeger v2 (memory storage). Dropping it kills the process (by pid) and reaps it.
-#[derive(Debug)]
-pub struct Jaeger {
-    child: Child,
-    ports: JaegerPorts,
-    dir: PathBuf,
-    client: reqwest::Client,
+/// How to start a [`Jaeger`]: [`Jaeger::builder`], then [`JaegerBuilder::start`].
+#[derive(Clone, Debug, Default)]
+pub struct JaegerBuilder {
+    binary: Option<PathBuf>,
+    storage: Storage,
+    log_dir: Option<PathBuf>,
 }
 
-impl Jaeger {
-    /// Starts [`binary()`] on free ports and waits until it is ready.
-    pub async fn start() -> Result<Jaeger, String> {
-        Jaeger::start_binary(&binary()?).await
+impl JaegerBuilder {
+    /// The Jaeger binary at `path` instead of [`binary()`].
+    pub fn binary(mut self, path: &Path) -> JaegerBuilder {
+        self.binary = Some(path.to_path_buf());
+        self
     }
 
-    /// Starts the Jaeger binary at `path` on free ports and waits until it is ready: every
-    /// receiver port accepts connections and `GET /api/services` answers 200. Fails with the
-    /// tail of Jaeger's log when it exits or is not ready within a minute.
-    pub async fn start_binary(path: &Path) -> Result<Jaeger, String> {
+    /// Where spans are kept (default [`Storage::Memory`]).
+    pub fn storage(mut self, storage: Storage) -> JaegerBuilder {
+        self.storage = storage;
+        self
+    }
+
+    /// Write `jaeger.log` (appended across restarts) into `dir` and keep it after the drop,
+    /// instead of into a temporary directory removed on drop.
+    pub fn log_dir(mut self, dir: &Path) -> JaegerBuilder {
+        self.log_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Starts Jaeger on free ports and waits until it is ready: every receiver port accepts
+    /// connections and `GET /api/services` answers 200. Fails with the tail of Jaeger's log
+    /// when it exits or is not ready within a minute.
+    pub async fn start(self) -> Result<Jaeger, String> {
+        let binary = match self.binary {
+            Some(path) => binary_at(&path)?,
+            None => binary()?,
+        };
         let ports = JaegerPorts::free().map_err(|e| format!("no free ports: {e}"))?;
         let dir = std::env::temp_dir().join(format!(
             "tracebridge-jaeger-{}-{}",
@@ -201,37 +238,128 @@ impl Jaeger {
         ));
         std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
         let config_path = dir.join("config.yaml");
-        std::fs::write(&config_path, config(&ports))
+        std::fs::write(&config_path, config(&ports, &self.storage))
             .map_err(|e| format!("write {}: {e}", config_path.display()))?;
-        let log = std::fs::File::create(dir.join("jaeger.log"))
-            .map_err(|e| format!("create the Jaeger log in {}: {e}", dir.display()))?;
-        let log_err = log.try_clone().map_err(|e| e.to_string())?;
-        let child = Command::new(path)
-            .arg("--config")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .map_err(|e| format!("cannot start Jaeger {}: {e}", path.display()))?;
+        let log = self
+            .log_dir
+            .unwrap_or_else(|| dir.clone())
+            .join("jaeger.log");
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| e.to_string())?;
         let mut jaeger = Jaeger {
-            child,
+            child: None,
+            binary,
             ports,
             dir,
+            log,
             client,
         };
+        jaeger.spawn()?;
         jaeger.wait_ready().await?;
         Ok(jaeger)
+    }
+}
+
+/// A running Jaeger v2. Dropping it kills the process (by pid) and reaps it.
+#[derive(Debug)]
+pub struct Jaeger {
+    /// `None` between [`Jaeger::stop`] and [`Jaeger::restart`].
+    child: Option<Child>,
+    binary: PathBuf,
+    ports: JaegerPorts,
+    /// Holds config.yaml (and jaeger.log unless [`JaegerBuilder::log_dir`]); removed on drop.
+    dir: PathBuf,
+    log: PathBuf,
+    client: reqwest::Client,
+}
+
+impl Jaeger {
+    /// Memory storage, [`binary()`], a temporary log: `Jaeger::builder().start()`.
+    pub async fn start() -> Result<Jaeger, String> {
+        Jaeger::builder().start().await
+    }
+
+    /// Memory storage, the Jaeger binary at `path`.
+    pub async fn start_binary(path: &Path) -> Result<Jaeger, String> {
+        Jaeger::builder().binary(path).start().await
+    }
+
+    /// Options: storage, binary, log directory.
+    pub fn builder() -> JaegerBuilder {
+        JaegerBuilder::default()
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(|e| format!("open the Jaeger log {}: {e}", self.log.display()))?;
+        let log_err = log.try_clone().map_err(|e| e.to_string())?;
+        let child = Command::new(&self.binary)
+            .arg("--config")
+            .arg(self.dir.join("config.yaml"))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .map_err(|e| format!("cannot start Jaeger {}: {e}", self.binary.display()))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// SIGTERM (by pid) and waits for a clean exit: Badger storage is flushed and closed.
+    /// Fails, with the log's tail, on a bad exit status or when it still runs after `timeout`
+    /// (then it is killed).
+    pub fn stop(&mut self, timeout: Duration) -> Result<(), String> {
+        let mut child = self.child.take().ok_or("Jaeger is not running")?;
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .map_err(|e| format!("kill -TERM {}: {e}", child.id()))?;
+        if !sent.success() {
+            return Err(format!("kill -TERM {}: {sent}", child.id()));
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+                return if status.success() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "Jaeger exited {status} on SIGTERM\n{}",
+                        self.log_tail()
+                    ))
+                };
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "Jaeger still ran {timeout:?} after SIGTERM\n{}",
+                    self.log_tail()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts the same binary and config again after [`Jaeger::stop`]: the same ports and
+    /// storage (with [`Storage::Badger`], the spans stored before), and waits until ready.
+    pub async fn restart(&mut self) -> Result<(), String> {
+        if self.child.is_some() {
+            return Err("Jaeger still runs: stop it first".into());
+        }
+        self.spawn()?;
+        self.wait_ready().await
     }
 
     async fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + STARTUP;
         loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
                 return Err(format!(
                     "Jaeger exited during startup ({status})\n{}",
                     self.log_tail()
@@ -261,15 +389,15 @@ impl Jaeger {
 
     /// The last lines of Jaeger's log (stdout + stderr).
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.join("jaeger.log")).unwrap_or_default();
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let start = lines.len().saturating_sub(40);
         format!("--- jaeger.log ---\n{}", lines[start..].join("\n"))
     }
 
-    /// The process id.
+    /// The process id; panics between [`Jaeger::stop`] and [`Jaeger::restart`].
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.as_ref().expect("Jaeger runs").id()
     }
 
     /// Where it listens.
@@ -285,6 +413,17 @@ impl Jaeger {
     /// `http://{otlp http}` for `OTEL_EXPORTER_OTLP_ENDPOINT` with `http/protobuf`.
     pub fn otlp_http_endpoint(&self) -> String {
         format!("http://{}", self.ports.otlp_http)
+    }
+
+    /// An in-memory [`crate::OtlpReceiver`] (the tee) that forwards every export, unchanged and
+    /// in the protocol it arrived in, to this Jaeger's OTLP/gRPC or OTLP/HTTP receiver: what a
+    /// test reads from the tee is what Jaeger was sent.
+    pub async fn tee(&self) -> std::io::Result<crate::OtlpReceiver> {
+        crate::OtlpReceiver::start_forwarding(crate::Forward {
+            grpc: Some(self.otlp_grpc_endpoint()),
+            http: Some(self.otlp_http_endpoint()),
+        })
+        .await
     }
 
     /// `http://{thrift http}/api/traces`: jaeger-client-go's `JAEGER_ENDPOINT`.
@@ -336,14 +475,7 @@ impl Jaeger {
 
     /// `GET /api/traces/{trace_id}` parsed; `Ok(None)` while Jaeger does not have it (404).
     pub async fn trace(&self, trace_id: &str) -> Result<Option<JaegerTrace>, String> {
-        let (status, json) = self.get_json(&format!("/api/traces/{trace_id}")).await?;
-        if status == 404 {
-            return Ok(None);
-        }
-        if status != 200 {
-            return Err(format!("GET /api/traces/{trace_id}: {status} {json}"));
-        }
-        JaegerTrace::parse(&json).map(Some)
+        fetch_trace(&self.client, &self.ui_url(), trace_id).await
     }
 
     /// Polls `GET /api/traces/{trace_id}` until it holds at least `n` spans (Jaeger's batch
@@ -374,10 +506,38 @@ impl Jaeger {
 
 impl Drop for Jaeger {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// `GET {query_url}/api/traces/{trace_id}` with `client`, parsed; `Ok(None)` while Jaeger does
+/// not have it (404). What [`Jaeger::trace`] does, for callers that query from spawned tasks.
+pub async fn fetch_trace(
+    client: &reqwest::Client,
+    query_url: &str,
+    trace_id: &str,
+) -> Result<Option<JaegerTrace>, String> {
+    let url = format!("{query_url}/api/traces/{trace_id}");
+    let resp = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    let status = resp.status().as_u16();
+    if status == 404 {
+        return Ok(None);
+    }
+    let text = resp.text().await.map_err(|e| format!("GET {url}: {e}"))?;
+    let json: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("GET {url}: {status}, not JSON ({e}): {text}"))?;
+    if status != 200 {
+        return Err(format!("GET /api/traces/{trace_id}: {status} {json}"));
+    }
+    JaegerTrace::parse(&json).map(Some)
 }
 
 /// One span as Jaeger's query API (`/api/traces/{id}`) shows it.
@@ -456,11 +616,10 @@ fn key_values(list: &Value) -> BTreeMap<String, Value> {
 impl JaegerTrace {
     /// Parses the body of `GET /api/traces/{id}` (`{"data": [trace]}`).
     pub fn parse(json: &Value) -> Result<JaegerTrace, String> {
-        let data = &json["data"];
-        let trace = data
-            .as_array()
-            .and_then(|d| d.first())
-            .ok_or_else(|| format!("no trace in {json}"))?;
+        let trace = match json["data"].as_array().map(Vec::as_slice) {
+            Some([trace]) => trace,
+            _ => return Err(format!("not exactly one trace in {json}")),
+        };
         let processes = trace["processes"]
             .as_object()
             .ok_or_else(|| format!("no processes in {trace}"))?;
@@ -526,6 +685,20 @@ impl JaegerTrace {
             self.dump()
         );
         found[0]
+    }
+
+    /// The same trace without the spans of `service` (e.g. a peer that reports to Jaeger by
+    /// another path than the receiver it is compared with).
+    pub fn without_service(&self, service: &str) -> JaegerTrace {
+        JaegerTrace {
+            trace_id: self.trace_id.clone(),
+            spans: self
+                .spans
+                .iter()
+                .filter(|s| s.service_name != service)
+                .cloned()
+                .collect(),
+        }
     }
 
     /// The service names of the trace's spans, sorted and deduplicated.

@@ -10,7 +10,7 @@ use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, status, ResourceSpans, ScopeSpans, Span};
 use prost::Message;
-use tracebridge_testkit::jaeger::Jaeger;
+use tracebridge_testkit::jaeger::{Jaeger, Storage};
 use tracebridge_testkit::trace::Trace;
 use tracebridge_testkit::{Forward, OtlpReceiver};
 
@@ -101,12 +101,7 @@ fn request(trace: u8, service: &str) -> ExportTraceServiceRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tee_forwards_grpc_and_http_exports_and_jaeger_shows_the_same_tree() {
     let jaeger = Jaeger::start().await.unwrap_or_else(|e| panic!("{e}"));
-    let tee = OtlpReceiver::start_forwarding(Forward {
-        grpc: Some(jaeger.otlp_grpc_endpoint()),
-        http: Some(jaeger.otlp_http_endpoint()),
-    })
-    .await
-    .unwrap();
+    let tee = jaeger.tee().await.unwrap();
 
     let mut client = TraceServiceClient::connect(tee.grpc_endpoint())
         .await
@@ -186,4 +181,43 @@ fn a_missing_binary_is_named_with_the_way_to_build_it() {
         .unwrap_err();
     assert!(err.contains("/nonexistent/jaeger"), "{err}");
     assert!(err.contains("scripts/ensure-jaeger.sh"), "{err}");
+}
+
+/// Badger storage outlives a stop (SIGTERM, clean exit) and restart on the same handle: the
+/// restarted Jaeger listens on the same ports and serves the trace stored before; memory
+/// storage, stopped and restarted the same way, does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn badger_storage_serves_traces_stored_before_a_restart_memory_does_not() {
+    let badger = std::env::temp_dir().join(format!("tracebridge-badger-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&badger);
+    let mut on_disk = Jaeger::builder()
+        .storage(Storage::Badger(badger.clone()))
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut in_memory = Jaeger::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let trace_id = "6c".repeat(16);
+    for jaeger in [&on_disk, &in_memory] {
+        let mut client = TraceServiceClient::connect(jaeger.otlp_grpc_endpoint())
+            .await
+            .unwrap();
+        client.export(request(0x6c, "stored")).await.unwrap();
+    }
+    let before = on_disk.wait_for_trace(&trace_id, 3, WAIT).await.unwrap();
+    assert_eq!(before.spans.len(), 3, "{}", before.dump());
+    in_memory.wait_for_trace(&trace_id, 3, WAIT).await.unwrap();
+    assert!(badger.join("keys").is_dir() && badger.join("values").is_dir());
+
+    let (ports, pid) = (on_disk.ports(), on_disk.pid());
+    on_disk.stop(WAIT).unwrap();
+    on_disk.restart().await.unwrap();
+    assert_ne!(on_disk.pid(), pid, "a new process");
+    assert_eq!(on_disk.ports().query_http, ports.query_http);
+    assert_eq!(on_disk.trace(&trace_id).await.unwrap(), Some(before));
+
+    in_memory.stop(WAIT).unwrap();
+    in_memory.restart().await.unwrap();
+    assert_eq!(in_memory.trace(&trace_id).await.unwrap(), None);
+    drop(on_disk);
+    std::fs::remove_dir_all(&badger).unwrap();
 }

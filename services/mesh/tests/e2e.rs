@@ -19,12 +19,7 @@ async fn every_incoming_format_gives_one_connected_trace_across_a_b_c() {
     let t = start(&[]).await;
     for format in Incoming::ALL {
         let parent = Parent::random();
-        let answer = t.get("/trace", &headers(format, &parent)).await;
-        assert_eq!(answer.status, 200, "{format}: {}", answer.body);
-        let trace_id = answer
-            .traceresponse_trace_id()
-            .expect("traceresponse")
-            .to_owned();
+        let (answer, trace_id) = t.get_trace(&headers(format, &parent)).await;
         let incoming = (format != Incoming::None).then_some(&parent);
         if incoming.is_none() {
             assert_ne!(trace_id, parent.trace_id);

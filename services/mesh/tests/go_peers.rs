@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use mesh::traffic::{headers, Incoming, Parent};
-use support::{start_with, SPAN_WAIT};
+use support::{start_with, TestMesh, SPAN_WAIT};
 use tracebridge_testkit::sentry::trace_id_of;
 use tracebridge_testkit::{OtlpReceiver, SentryReceiver, SpanKind};
 
@@ -72,6 +72,26 @@ impl Drop for GoPeer {
     }
 }
 
+/// `GET http://{peer}{path}`: the Go peer makes its call and answers what happened as JSON.
+async fn call(t: &TestMesh, peer: &GoPeer, path: &str) -> serde_json::Value {
+    t.client
+        .get(format!("http://{}{path}", peer.addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The string `key` of a peer's answer; panics showing the answer when it is missing.
+fn field(answer: &serde_json::Value, key: &str) -> String {
+    answer[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} in {answer}"))
+        .to_owned()
+}
+
 /// `sentry-*` members of a baggage header, without the prefix (values percent-decoded the
 /// way the DSC's JSON form shows them: only `%2F` occurs here).
 fn dsc_of(baggage: &str) -> BTreeMap<String, String> {
@@ -95,12 +115,7 @@ async fn rust_b_calls_the_sentry_go_peer_which_continues_the_trace_and_keeps_the
     for format in Incoming::ALL {
         let parent = Parent::random();
         let sent = headers(format, &parent);
-        let answer = t.get("/trace", &sent).await;
-        assert_eq!(answer.status, 200, "{format}: {}", answer.body);
-        let trace_id = answer
-            .traceresponse_trace_id()
-            .expect("traceresponse")
-            .to_owned();
+        let (_, trace_id) = t.get_trace(&sent).await;
         if format != Incoming::None {
             assert_eq!(trace_id, parent.trace_id, "{format}");
         }
@@ -179,15 +194,9 @@ async fn rust_b_calls_the_sentry_go_peer_which_continues_the_trace_and_keeps_the
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_jaeger_client_go_peer_calls_rust_a_and_jaeger_holds_one_trace_of_go_and_rust_spans() {
     use tracebridge_testkit::jaeger::Jaeger;
-    use tracebridge_testkit::Forward;
 
     let jaeger = Jaeger::start().await.unwrap_or_else(|e| panic!("{e}"));
-    let tee = OtlpReceiver::start_forwarding(Forward {
-        grpc: Some(jaeger.otlp_grpc_endpoint()),
-        http: None,
-    })
-    .await
-    .unwrap();
+    let tee = jaeger.tee().await.unwrap();
     let t = start_with(tee, &[]).await;
     let upstream = format!("{}/trace", t.a_url);
     let thrift = jaeger.jaeger_thrift_http_url();
@@ -200,29 +209,15 @@ async fn the_jaeger_client_go_peer_calls_rust_a_and_jaeger_holds_one_trace_of_go
             ("UPSTREAM_GRPC", b_grpc.as_str()),
         ],
     );
-    let answer: serde_json::Value = t
-        .client
-        .get(format!("http://{}/call", peer.addr))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = call(&t, &peer, "/call").await;
     assert_eq!(answer["upstream_status"], 200, "{answer}");
-    let field = |k: &str| {
-        answer[k]
-            .as_str()
-            .unwrap_or_else(|| panic!("{k} in {answer}"))
-            .to_owned()
-    };
     let (trace_id, go_server, go_client) = (
-        field("trace_id"),
-        field("server_span_id"),
-        field("client_span_id"),
+        field(&answer, "trace_id"),
+        field(&answer, "server_span_id"),
+        field(&answer, "client_span_id"),
     );
     assert_eq!(
-        field("server_parent_id"),
+        field(&answer, "server_parent_id"),
         "0000000000000000",
         "the Go peer starts the trace"
     );
@@ -272,52 +267,24 @@ async fn the_jaeger_client_go_peer_calls_rust_a_and_jaeger_holds_one_trace_of_go
         Some(go_client.as_str())
     );
     // The Rust part of Jaeger's trace is exactly what the receiver holds.
-    let rust_only = tracebridge_testkit::jaeger::JaegerTrace {
-        trace_id: got.trace_id.clone(),
-        spans: got
-            .spans
-            .iter()
-            .filter(|s| s.service_name != "go-jaeger-peer")
-            .cloned()
-            .collect(),
-    };
-    rust_only.assert_same_as(&trace);
+    got.without_service("go-jaeger-peer").assert_same_as(&trace);
 
     // Over gRPC: jaeger-client-go's uber-trace-id + uberctx-tenant in the metadata of
     // ping.PingB/Ping to Rust b, which continues it (b → c over HTTP under it).
-    let answer: serde_json::Value = t
-        .client
-        .get(format!("http://{}/call-grpc", peer.addr))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = call(&t, &peer, "/call-grpc").await;
     assert_eq!(answer["upstream_status"], "OK", "{answer}");
-    let field = |k: &str| {
-        answer[k]
-            .as_str()
-            .unwrap_or_else(|| panic!("{k} in {answer}"))
-            .to_owned()
-    };
     let (trace_id, go_server, go_client) = (
-        field("trace_id"),
-        field("server_span_id"),
-        field("client_span_id"),
+        field(&answer, "trace_id"),
+        field(&answer, "server_span_id"),
+        field(&answer, "client_span_id"),
     );
     let uber = answer["sent"]["uber-trace-id"][0]
         .as_str()
         .unwrap_or_else(|| panic!("{answer}"));
     assert_eq!(
         uber,
-        format!(
-            "{}:{}:{}:1",
-            trace_id.trim_start_matches('0'),
-            go_client.trim_start_matches('0'),
-            go_server.trim_start_matches('0')
-        ),
-        "jaeger-client-go's header (hex without leading zeros)"
+        format!("{trace_id}:{go_client}:{go_server}:1"),
+        "jaeger-client-go's header (v2.30 SpanContext.String(): ids zero-padded, %016x)"
     );
     assert_eq!(answer["sent"]["uberctx-tenant"][0], "acme", "{answer}");
     let trace = t.trace(&trace_id, 4).await;
@@ -354,16 +321,10 @@ async fn the_jaeger_client_go_peer_calls_rust_a_and_jaeger_holds_one_trace_of_go
 /// and 11 OTLP spans (Rust and Go), the OTLP part exactly as the receiver decoded it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_mesh_go_a_rust_a_go_b_rust_c_is_one_trace_in_jaeger_for_each_go_propagator() {
-    use tracebridge_testkit::jaeger::{free_ports, Jaeger, JaegerTrace};
-    use tracebridge_testkit::Forward;
+    use tracebridge_testkit::jaeger::{free_ports, Jaeger};
 
     let jaeger = Jaeger::start().await.unwrap_or_else(|e| panic!("{e}"));
-    let tee = OtlpReceiver::start_forwarding(Forward {
-        grpc: Some(jaeger.otlp_grpc_endpoint()),
-        http: None,
-    })
-    .await
-    .unwrap();
+    let tee = jaeger.tee().await.unwrap();
     let otlp = tee.grpc_endpoint();
     let go_b_addr = free_ports(1).unwrap()[0].to_string();
     let b_url = format!("http://{go_b_addr}");
@@ -389,18 +350,10 @@ async fn mixed_mesh_go_a_rust_a_go_b_rust_c_is_one_trace_in_jaeger_for_each_go_p
                 ("OTEL_PROPAGATORS", propagator),
             ],
         );
-        let answer: serde_json::Value = t
-            .client
-            .get(format!("http://{}/call", go_a.addr))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = call(&t, &go_a, "/call").await;
         assert_eq!(answer["upstream_status"], 200, "{propagator}: {answer}");
-        let trace_id = answer["trace_id"].as_str().unwrap().to_owned();
-        let go_a_client = answer["client_span_id"].as_str().unwrap().to_owned();
+        let trace_id = field(&answer, "trace_id");
+        let go_a_client = field(&answer, "client_span_id");
 
         let trace = t.trace(&trace_id, 11).await;
         trace.assert_len(11);
@@ -472,16 +425,7 @@ async fn mixed_mesh_go_a_rust_a_go_b_rust_c_is_one_trace_in_jaeger_for_each_go_p
                 .as_deref(),
             Some(go_a_server.span_id.as_str())
         );
-        JaegerTrace {
-            trace_id: got.trace_id.clone(),
-            spans: got
-                .spans
-                .iter()
-                .filter(|s| s.service_name != "go-jaeger-peer")
-                .cloned()
-                .collect(),
-        }
-        .assert_same_as(&trace);
+        got.without_service("go-jaeger-peer").assert_same_as(&trace);
         drop(go_b);
     }
     drop(go_a);

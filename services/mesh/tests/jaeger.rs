@@ -1,6 +1,6 @@
 //! The real Jaeger v2 (scripts/ensure-jaeger.sh builds it; `$TRACEBRIDGE_JAEGER` overrides):
 //! the real `service-a`, `-b`, `-c` export by OTLP/gRPC, and by OTLP http/protobuf, to a tee
-//! (testkit's `OtlpReceiver::start_forwarding`) that keeps every export in memory and forwards
+//! (testkit's `Jaeger::tee`, an `OtlpReceiver`) that keeps every export in memory and forwards
 //! it unchanged, in the same protocol, to Jaeger. Each trace read back through Jaeger's query
 //! API must be exactly the tree the in-memory receiver decoded from the same exports.
 
@@ -10,16 +10,11 @@ use mesh::traffic::{headers, Incoming, Parent};
 use support::{assert_mesh_trace, start_with, SPAN_WAIT};
 use tracebridge_testkit::jaeger::Jaeger;
 use tracebridge_testkit::sentry::trace_id_of;
-use tracebridge_testkit::{Forward, OtlpReceiver, SentryReceiver};
+use tracebridge_testkit::SentryReceiver;
 
 async fn mesh_to_jaeger(protocol: &str) {
     let jaeger = Jaeger::start().await.unwrap_or_else(|e| panic!("{e}"));
-    let tee = OtlpReceiver::start_forwarding(Forward {
-        grpc: Some(jaeger.otlp_grpc_endpoint()),
-        http: Some(jaeger.otlp_http_endpoint()),
-    })
-    .await
-    .unwrap();
+    let tee = jaeger.tee().await.unwrap();
     let endpoint = match protocol {
         "grpc" => tee.grpc_endpoint(),
         _ => tee.http_endpoint(),
@@ -41,12 +36,7 @@ async fn mesh_to_jaeger(protocol: &str) {
 
     for format in Incoming::ALL {
         let parent = Parent::random();
-        let answer = t.get("/trace", &headers(format, &parent)).await;
-        assert_eq!(answer.status, 200, "{format}: {}", answer.body);
-        let trace_id = answer
-            .traceresponse_trace_id()
-            .expect("traceresponse")
-            .to_owned();
+        let (answer, trace_id) = t.get_trace(&headers(format, &parent)).await;
         let incoming = (format != Incoming::None).then_some(&parent);
         let trace = t.trace(&trace_id, 11).await;
         let a_server = assert_mesh_trace(&trace, incoming, &answer);

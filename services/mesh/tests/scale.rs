@@ -2,9 +2,10 @@
 //! `service-a`, `service-b`, `service-c` → tracebridge's collector distribution as a front
 //! tier (loadbalancing by trace id over a static list) → two sampling collectors (tail
 //! sampling: every ERROR trace, every trace slower than a threshold, 10% of the rest) → Jaeger
-//! v2 on Badger in a temporary directory → Jaeger's query API. The collector and Jaeger
-//! configurations are the repository's own files in deploy/, the ones docker-compose.yml's
-//! `scale` profile mounts; only addresses and the decision wait come from the environment.
+//! v2 on Badger in a temporary directory → Jaeger's query API. The collector configurations are
+//! the repository's own files in deploy/, the ones docker-compose.yml's `scale` profile mounts;
+//! only addresses and the decision wait come from the environment. Jaeger is testkit's
+//! [`Jaeger`] with [`Storage::Badger`] (the settings of deploy/jaeger/badger.yaml).
 //!
 //! Needs `target/interop/otelcol-tracebridge` (scripts/ensure-collector.sh) and
 //! `target/interop/jaeger` (scripts/ensure-jaeger.sh); fails saying so when one is missing.
@@ -28,9 +29,10 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span};
 use support::service_binaries;
 use support::tier::{
-    actual_tree, arrivals, cpu_seconds, dropped_for, expected_tree, interop_binary, jaeger_trace,
-    load_average, repo_root, scrape, JaegerSpan, Proc,
+    actual_tree, arrivals, cpu_seconds, dropped_for, expected_tree, interop_binary, load_average,
+    repo_root, scrape, Proc,
 };
+use tracebridge_testkit::jaeger::{fetch_trace, Jaeger, JaegerSpan, Storage};
 
 /// Requests in the first phase (the issue asks for at least 2,000); every tenth is `fail=c`.
 const REQUESTS: usize = 2000;
@@ -74,10 +76,9 @@ struct Sent {
 
 struct Tier {
     dir: PathBuf,
-    jaeger: Proc,
+    jaeger: Jaeger,
     samplers: Vec<Proc>,
     front: Proc,
-    jaeger_addrs: Vec<SocketAddr>,
     sampler_addrs: Vec<(SocketAddr, SocketAddr)>,
     front_addrs: (SocketAddr, SocketAddr),
     query: String,
@@ -100,30 +101,22 @@ fn start_tier() -> Tier {
         "otelcol-tracebridge",
         "ensure-collector.sh",
     );
-    let jaeger_bin = interop_binary("TRACEBRIDGE_JAEGER", "jaeger", "ensure-jaeger.sh");
     let deploy = repo_root().join("deploy");
     let port = || free_port().expect("free port");
     let dir = std::env::temp_dir().join(format!("tracebridge-scale-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("badger")).unwrap();
 
-    let (j_otlp, j_http, j_grpc) = (port(), port(), port());
-    let mut jaeger = Proc::spawn(
-        "jaeger",
-        &jaeger_bin,
-        &[
-            "--config".into(),
-            deploy.join("jaeger/badger.yaml").display().to_string(),
-        ],
-        &env(&[
-            ("JAEGER_OTLP_GRPC", j_otlp.to_string()),
-            ("JAEGER_QUERY_HTTP", j_http.to_string()),
-            ("JAEGER_QUERY_GRPC", j_grpc.to_string()),
-            ("BADGER_DIR", dir.join("badger").display().to_string()),
-        ]),
-        &dir,
-    );
-    jaeger.wait_listening(&[j_otlp, j_http], WAIT);
+    // start_tier runs on a blocking thread of the test's runtime: it may block on a future.
+    let jaeger = tokio::runtime::Handle::current()
+        .block_on(
+            Jaeger::builder()
+                .storage(Storage::Badger(dir.join("badger")))
+                .log_dir(&dir)
+                .start(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let j_otlp = jaeger.ports().otlp_grpc;
 
     let mut samplers = Vec::new();
     let mut sampler_addrs = Vec::new();
@@ -206,15 +199,15 @@ fn start_tier() -> Tier {
         startup_timeout: WAIT,
     };
     let mesh = Mesh::start(&options).unwrap_or_else(|e| panic!("mesh did not start: {e}"));
+    let query = jaeger.ui_url();
     Tier {
         dir,
         jaeger,
         samplers,
         front,
-        jaeger_addrs: vec![j_otlp, j_http],
         sampler_addrs,
         front_addrs: (f_otlp, f_metrics),
-        query: format!("http://{j_http}"),
+        query,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
@@ -409,9 +402,9 @@ fn check_complete(sent: &Sent, spans: &[JaegerSpan]) -> Result<(), String> {
     }
     let a_server = spans
         .iter()
-        .find(|s| s.service == "service-a" && s.operation == "GET /trace")
+        .find(|s| s.service_name == "service-a" && s.operation_name == "GET /trace")
         .unwrap();
-    if a_server.span_id != sent.root_span_id || a_server.kind != "server" {
+    if a_server.span_id != sent.root_span_id || a_server.tag_str("span.kind") != Some("server") {
         return Err(format!(
             "trace {}: a's server span {a_server:?}, traceresponse named {}",
             sent.trace_id, sent.root_span_id
@@ -419,8 +412,8 @@ fn check_complete(sent: &Sent, spans: &[JaegerSpan]) -> Result<(), String> {
     }
     let mut errors: Vec<(&str, &str)> = spans
         .iter()
-        .filter(|s| s.error)
-        .map(|s| (s.service.as_str(), s.operation.as_str()))
+        .filter(|s| s.tags.get("error") == Some(&serde_json::Value::Bool(true)))
+        .map(|s| (s.service_name.as_str(), s.operation_name.as_str()))
         .collect();
     errors.sort();
     let want_errors: Vec<(&str, &str)> = if sent.failing {
@@ -448,7 +441,10 @@ async fn lookup(t: &Tier, ids: &[String]) -> HashMap<String, Vec<JaegerSpan>> {
         let queries = chunk.iter().map(|id| {
             let (client, query, id) = (t.client.clone(), t.query.clone(), id.clone());
             tokio::spawn(async move {
-                let spans = jaeger_trace(&client, &query, &id).await;
+                let spans = fetch_trace(&client, &query, &id)
+                    .await
+                    .unwrap_or_else(|e| panic!("Jaeger query for {id}: {e}"))
+                    .map(|trace| trace.spans);
                 (id, spans)
             })
         });
@@ -645,10 +641,8 @@ async fn tail_sampling_tier_keeps_whole_traces_errors_always_and_survives_restar
 
     // ---- Phase 2: Jaeger restarted on the same Badger directory still serves every trace.
     let kept_ids: Vec<String> = found.keys().cloned().collect();
-    t.jaeger.terminate(WAIT);
-    t.jaeger.restart();
-    let addrs = t.jaeger_addrs.clone();
-    t.jaeger.wait_listening(&addrs, WAIT);
+    t.jaeger.stop(WAIT).unwrap_or_else(|e| panic!("{e}"));
+    t.jaeger.restart().await.unwrap_or_else(|e| panic!("{e}"));
     let again = lookup(&t, &kept_ids).await;
     assert_eq!(
         again.len(),

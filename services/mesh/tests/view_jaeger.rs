@@ -7,11 +7,9 @@
 //! spans and operations by its storage, so spans are compared sorted by id with each
 //! `processID` replaced by its process, and operation lists sorted.
 //!
-//! Jaeger: `$TRACEBRIDGE_JAEGER` or `<repo>/target/interop/jaeger` (`scripts/ensure-jaeger.sh`).
+//! Jaeger: testkit's `Jaeger` (`$TRACEBRIDGE_JAEGER` or `<repo>/target/interop/jaeger`, built by
+//! `scripts/ensure-jaeger.sh`).
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,110 +21,12 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, status, ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use serde_json::Value;
+use tracebridge_testkit::jaeger::Jaeger;
 use tracebridge_testkit::OtlpReceiver;
 
 const TRACE_A: &str = "0af7651916cd43dd8448eb211c80319c";
 /// A 64-bit trace id: Jaeger prints it as 16 hex digits.
 const TRACE_B: &str = "00000000000000001234567890abcdef";
-
-fn jaeger_binary() -> PathBuf {
-    let path = std::env::var_os("TRACEBRIDGE_JAEGER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/interop/jaeger")
-        });
-    assert!(
-        path.is_file(),
-        "no Jaeger binary at {}: run scripts/ensure-jaeger.sh (or set TRACEBRIDGE_JAEGER)",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-/// Jaeger on free loopback ports; killed (by pid) and its config removed when dropped.
-struct Jaeger {
-    child: Child,
-    dir: PathBuf,
-    query: String,
-    otlp_http: String,
-}
-
-impl Jaeger {
-    fn start() -> Jaeger {
-        let binary = jaeger_binary();
-        let dir =
-            std::env::temp_dir().join(format!("tracebridge-view-jaeger-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join("config.yaml");
-        std::fs::write(
-            &config,
-            r#"service:
-  extensions: [jaeger_storage, jaeger_query]
-  pipelines:
-    traces: {receivers: [otlp], processors: [batch], exporters: [jaeger_storage_exporter]}
-  telemetry: {metrics: {level: none}, logs: {level: warn}}
-extensions:
-  jaeger_query:
-    storage: {traces: mem}
-    enable_tracing: false
-    http: {endpoint: "127.0.0.1:${env:JQ_HTTP}"}
-    grpc: {endpoint: "127.0.0.1:${env:JQ_GRPC}"}
-  jaeger_storage:
-    backends:
-      mem: {memory: {max_traces: 1000}}
-receivers:
-  otlp:
-    protocols:
-      grpc: {endpoint: "127.0.0.1:${env:J_OTLP_GRPC}"}
-      http: {endpoint: "127.0.0.1:${env:J_OTLP_HTTP}"}
-processors: {batch: {timeout: 100ms}}
-exporters:
-  jaeger_storage_exporter: {trace_storage: mem}
-"#,
-        )
-        .unwrap();
-        let (query, grpc, otlp_grpc, otlp_http) =
-            (free_port(), free_port(), free_port(), free_port());
-        let log = std::fs::File::create(dir.join("jaeger.log")).unwrap();
-        let child = Command::new(&binary)
-            .arg("--config")
-            .arg(&config)
-            .env("JQ_HTTP", query.to_string())
-            .env("JQ_GRPC", grpc.to_string())
-            .env("J_OTLP_GRPC", otlp_grpc.to_string())
-            .env("J_OTLP_HTTP", otlp_http.to_string())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
-        Jaeger {
-            child,
-            dir,
-            query: format!("http://127.0.0.1:{query}"),
-            otlp_http: format!("http://127.0.0.1:{otlp_http}/v1/traces"),
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("jaeger.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Jaeger {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn kv(key: &str, value: any_value::Value) -> KeyValue {
     KeyValue {
@@ -414,7 +314,8 @@ async fn get(client: &reqwest::Client, url: &str) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_views_jaeger_api_answers_what_jaeger_answers_for_the_same_spans() {
-    let jaeger = Jaeger::start();
+    let jaeger = Jaeger::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let jaeger_otlp_http = format!("{}/v1/traces", jaeger.otlp_http_endpoint());
     let receiver = Arc::new(OtlpReceiver::start().await.expect("OTLP receiver"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let view = format!("http://{}", listener.local_addr().unwrap());
@@ -434,7 +335,7 @@ async fn the_views_jaeger_api_answers_what_jaeger_answers_for_the_same_spans() {
         - 60_000_000_000;
     for (request, (id, n)) in requests(now).into_iter().zip([(TRACE_A, 7), (TRACE_B, 2)]) {
         let body = request.encode_to_vec();
-        for url in [receiver.http_traces_url(), jaeger.otlp_http.clone()] {
+        for url in [receiver.http_traces_url(), jaeger_otlp_http.clone()] {
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
                 let sent = client
@@ -449,7 +350,7 @@ async fn the_views_jaeger_api_answers_what_jaeger_answers_for_the_same_spans() {
                         assert!(
                             Instant::now() < deadline,
                             "export to {url} failed: {other:?}\n{}",
-                            jaeger.log()
+                            jaeger.log_tail()
                         );
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
@@ -458,7 +359,7 @@ async fn the_views_jaeger_api_answers_what_jaeger_answers_for_the_same_spans() {
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let (status, body) = get(&client, &format!("{}/api/traces/{id}", jaeger.query)).await;
+            let (status, body) = get(&client, &jaeger.api_url(&format!("/api/traces/{id}"))).await;
             if status == 200 && body["data"][0]["spans"].as_array().map(Vec::len) == Some(n) {
                 break;
             }
@@ -503,7 +404,7 @@ async fn the_views_jaeger_api_answers_what_jaeger_answers_for_the_same_spans() {
         format!("/api/traces?service=svc-front&minDuration=soon&{window}"),
     ];
     for path in &paths {
-        let (want_status, want) = get(&client, &format!("{}{path}", jaeger.query)).await;
+        let (want_status, want) = get(&client, &jaeger.api_url(path)).await;
         let (got_status, got) = get(&client, &format!("{view}{path}")).await;
         let (want, got) = (normalize(want), normalize(got));
         assert_eq!(

@@ -17,12 +17,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/opentracing/opentracing-go"
@@ -33,6 +29,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
+	"tracebridge.local/interop/internal/peer"
 	"tracebridge.local/interop/pingpb"
 )
 
@@ -53,26 +50,25 @@ func (c metadataCarrier) ForeachKey(handler func(key, val string) error) error {
 	return nil
 }
 
-func ids(server, client opentracing.Span, answer map[string]any) {
+// reply finishes both spans and answers, as JSON, `answer` (what was sent) with the spans' ids
+// and the upstream call's status.
+func reply(w http.ResponseWriter, server, client opentracing.Span, answer map[string]any, status any) {
+	client.Finish()
+	server.Finish()
 	sc := server.Context().(jaeger.SpanContext)
 	cc := client.Context().(jaeger.SpanContext)
 	answer["trace_id"] = fmt.Sprintf("%016x%016x", sc.TraceID().High, sc.TraceID().Low)
 	answer["server_span_id"] = fmt.Sprintf("%016x", uint64(sc.SpanID()))
 	answer["server_parent_id"] = fmt.Sprintf("%016x", uint64(sc.ParentID()))
 	answer["client_span_id"] = fmt.Sprintf("%016x", uint64(cc.SpanID()))
-}
-
-func required(name string) string {
-	v := os.Getenv(name)
-	if v == "" {
-		log.Fatalf("jaeger-peer: %s is required", name)
-	}
-	return v
+	answer["upstream_status"] = status
+	w.Header().Set("content-type", "application/json")
+	_ = json.NewEncoder(w).Encode(answer)
 }
 
 func main() {
-	endpoint := required("JAEGER_ENDPOINT")
-	upstream := required("UPSTREAM_URL")
+	endpoint := peer.Required("jaeger-peer", "JAEGER_ENDPOINT")
+	upstream := peer.Required("jaeger-peer", "UPSTREAM_URL")
 	service := os.Getenv("JAEGER_SERVICE_NAME")
 	if service == "" {
 		service = "go-jaeger-peer"
@@ -85,14 +81,7 @@ func main() {
 		jaeger.TracerOptions.Gen128Bit(true))
 	opentracing.SetGlobalTracer(tracer)
 
-	addr := os.Getenv("GO_PEER_LISTEN")
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	listener, err := net.Listen("tcp", addr)
-	if err != nil {
-		log.Fatalf("jaeger-peer: cannot listen on %s (GO_PEER_LISTEN): %v", addr, err)
-	}
+	listener := peer.Listen("jaeger-peer", "GO_PEER_LISTEN")
 	client := &http.Client{Timeout: 60 * time.Second}
 
 	mux := http.NewServeMux()
@@ -118,13 +107,7 @@ func main() {
 			_ = resp.Body.Close()
 		}
 		ext.HTTPStatusCode.Set(clientSpan, uint16(status))
-		clientSpan.Finish()
-		server.Finish()
-
-		ids(server, clientSpan, answer)
-		answer["upstream_status"] = status
-		w.Header().Set("content-type", "application/json")
-		_ = json.NewEncoder(w).Encode(answer)
+		reply(w, server, clientSpan, answer, status)
 	})
 
 	mux.HandleFunc("GET /call-grpc", func(w http.ResponseWriter, r *http.Request) {
@@ -152,24 +135,9 @@ func main() {
 			ext.Error.Set(clientSpan, true)
 			code = err.Error()
 		}
-		clientSpan.Finish()
-		server.Finish()
-		ids(server, clientSpan, answer)
-		answer["upstream_status"] = code
-		w.Header().Set("content-type", "application/json")
-		_ = json.NewEncoder(w).Encode(answer)
+		reply(w, server, clientSpan, answer, code)
 	})
 
-	fmt.Printf("listening on %s\n", listener.Addr())
-	srv := &http.Server{Handler: mux}
-	go func() {
-		stop := make(chan os.Signal, 1)
-		signal.Notify(stop, syscall.SIGTERM, os.Interrupt)
-		<-stop
-		_ = srv.Close()
-	}()
-	if err := srv.Serve(listener); err != nil && err != http.ErrServerClosed {
-		log.Fatalf("jaeger-peer: %v", err)
-	}
+	peer.ServeHTTP("jaeger-peer", listener, mux)
 	_ = closer.Close() // flushes the reporter
 }

@@ -14,12 +14,9 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -37,6 +34,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"tracebridge.local/interop/internal/peer"
 	"tracebridge.local/interop/pingpb"
 )
 
@@ -77,10 +75,7 @@ func (p *pingB) Ping(ctx context.Context, req *pingpb.PingRequest) (*pingpb.Ping
 }
 
 func main() {
-	cHTTP := os.Getenv("C_HTTP_URL")
-	if cHTTP == "" {
-		log.Fatal("otel-peer: C_HTTP_URL is required")
-	}
+	cHTTP := peer.Required("otel-peer", "C_HTTP_URL")
 	name := os.Getenv("OTEL_SERVICE_NAME")
 	if name == "" {
 		name = "go-otel-peer"
@@ -108,26 +103,13 @@ func main() {
 	}
 	otel.SetTextMapPropagator(propagator)
 
-	addr := os.Getenv("B_LISTEN")
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	listener, err := net.Listen("tcp", addr)
-	if err != nil {
-		log.Fatalf("otel-peer: cannot listen on %s (B_LISTEN): %v", addr, err)
-	}
+	listener := peer.Listen("otel-peer", "B_LISTEN")
 	server := grpc.NewServer(grpc.StatsHandler(otelgrpc.NewServerHandler()))
 	pingpb.RegisterPingBServer(server, &pingB{
 		work:   cHTTP + "/work",
 		client: &http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport), Timeout: 30 * time.Second},
 	})
-	fmt.Printf("listening on %s\n", listener.Addr())
-	go func() {
-		stop := make(chan os.Signal, 1)
-		signal.Notify(stop, syscall.SIGTERM, os.Interrupt)
-		<-stop
-		server.GracefulStop()
-	}()
+	peer.OnStop(server.GracefulStop)
 	if err := server.Serve(listener); err != nil {
 		log.Fatalf("otel-peer: %v", err)
 	}

@@ -15,24 +15,19 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"log"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/getsentry/sentry-go"
 	sentryhttp "github.com/getsentry/sentry-go/http"
+
+	"tracebridge.local/interop/internal/peer"
 )
 
 func main() {
-	dsn := os.Getenv("SENTRY_DSN")
-	if dsn == "" {
-		log.Fatal("sentry-peer: SENTRY_DSN is required")
-	}
+	dsn := peer.Required("sentry-peer", "SENTRY_DSN")
 	if err := sentry.Init(sentry.ClientOptions{
 		Dsn:              dsn,
 		EnableTracing:    true,
@@ -41,14 +36,7 @@ func main() {
 	}); err != nil {
 		log.Fatalf("sentry-peer: SENTRY_DSN: %v", err)
 	}
-	addr := os.Getenv("GO_PEER_LISTEN")
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	listener, err := net.Listen("tcp", addr)
-	if err != nil {
-		log.Fatalf("sentry-peer: cannot listen on %s (GO_PEER_LISTEN): %v", addr, err)
-	}
+	listener := peer.Listen("sentry-peer", "GO_PEER_LISTEN")
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /work", func(w http.ResponseWriter, r *http.Request) {
@@ -79,16 +67,6 @@ func main() {
 	})
 	handler := sentryhttp.New(sentryhttp.Options{}).Handle(mux)
 
-	fmt.Printf("listening on %s\n", listener.Addr())
-	srv := &http.Server{Handler: handler}
-	go func() {
-		stop := make(chan os.Signal, 1)
-		signal.Notify(stop, syscall.SIGTERM, os.Interrupt)
-		<-stop
-		_ = srv.Close()
-	}()
-	if err := srv.Serve(listener); err != nil && err != http.ErrServerClosed {
-		log.Fatalf("sentry-peer: %v", err)
-	}
+	peer.ServeHTTP("sentry-peer", listener, handler)
 	sentry.Flush(5 * time.Second)
 }

@@ -146,6 +146,18 @@ impl TestMesh {
             .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
+    /// `GET {a}/trace` with `headers`: asserts a answers 200 and returns the answer and the
+    /// trace id its `traceresponse` names.
+    pub async fn get_trace(&self, headers: &[(&'static str, String)]) -> (Answer, String) {
+        let answer = self.get("/trace", headers).await;
+        assert_eq!(answer.status, 200, "{headers:?}: {}", answer.body);
+        let trace_id = answer
+            .traceresponse_trace_id()
+            .expect("traceresponse")
+            .to_owned();
+        (answer, trace_id)
+    }
+
     /// Waits until trace `trace_id` has `n` spans; the trace.
     pub async fn trace(&self, trace_id: &str, n: usize) -> Trace {
         let spans = self

@@ -1,10 +1,10 @@
 //! The collector tier of docs/scaling.md as real processes on loopback: tracebridge's collector
-//! distribution (`otelcol-tracebridge`, a front tier and sampling collectors) and Jaeger v2 on
-//! Badger, each a child process stopped by its pid (also when a test fails), plus readers for
-//! Jaeger's query API and the collectors' Prometheus metrics.
+//! distribution (`otelcol-tracebridge`, a front tier and sampling collectors), each a child
+//! process stopped by its pid (also when a test fails), plus readers for the collectors'
+//! Prometheus metrics and the trees of the traces Jaeger stores. Jaeger itself (on Badger,
+//! stopped and restarted) is testkit's `tracebridge_testkit::jaeger::Jaeger`.
 //!
-//! Written for tests/scale.rs. The `go` branch's testkit/src/jaeger.rs starts Jaeger alone;
-//! the Jaeger part here is to be merged with it.
+//! Written for tests/scale.rs.
 
 #![allow(dead_code)]
 
@@ -14,6 +14,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use tracebridge_testkit::jaeger::JaegerSpan;
 
 /// The repository root (configs live in deploy/, binaries in target/interop/).
 pub fn repo_root() -> PathBuf {
@@ -183,76 +185,6 @@ impl Drop for Proc {
     }
 }
 
-/// One span as Jaeger's query API (`/api/traces/{id}`) shows it.
-#[derive(Clone, Debug)]
-pub struct JaegerSpan {
-    pub span_id: String,
-    pub service: String,
-    pub operation: String,
-    /// The CHILD_OF reference, if any.
-    pub parent: Option<String>,
-    pub kind: String,
-    pub error: bool,
-}
-
-/// `GET {query}/api/traces/{trace_id}`: `None` when Jaeger does not have the trace (404).
-pub async fn jaeger_trace(
-    client: &reqwest::Client,
-    query: &str,
-    trace_id: &str,
-) -> Option<Vec<JaegerSpan>> {
-    let response = client
-        .get(format!("{query}/api/traces/{trace_id}"))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("Jaeger query for {trace_id}: {e}"));
-    if response.status() == 404 {
-        return None;
-    }
-    assert_eq!(response.status(), 200, "Jaeger query for {trace_id}");
-    let body: serde_json::Value = response.json().await.expect("Jaeger JSON");
-    let data = body["data"].as_array().expect("data[]");
-    assert_eq!(data.len(), 1, "one trace for {trace_id}: {body}");
-    let trace = &data[0];
-    let processes = &trace["processes"];
-    let spans = trace["spans"]
-        .as_array()
-        .expect("spans[]")
-        .iter()
-        .map(|s| {
-            let tag = |key: &str| {
-                s["tags"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .find(|t| t["key"] == key)
-                    .map(|t| t["value"].clone())
-            };
-            let parent = s["references"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|r| r["refType"] == "CHILD_OF")
-                .map(|r| r["spanID"].as_str().unwrap().to_owned());
-            let process = s["processID"].as_str().expect("processID");
-            JaegerSpan {
-                span_id: s["spanID"].as_str().expect("spanID").to_owned(),
-                service: processes[process]["serviceName"]
-                    .as_str()
-                    .expect("serviceName")
-                    .to_owned(),
-                operation: s["operationName"].as_str().expect("name").to_owned(),
-                parent,
-                kind: tag("span.kind")
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-                error: tag("error") == Some(serde_json::Value::Bool(true)),
-            }
-        })
-        .collect();
-    Some(spans)
-}
-
 /// The collectors' own metrics, Prometheus text from `http://{addr}/metrics`.
 pub async fn scrape(client: &reqwest::Client, addr: SocketAddr) -> Metrics {
     let text = client
@@ -354,15 +286,15 @@ pub fn actual_tree(spans: &[JaegerSpan]) -> BTreeMap<(String, String, String), u
     let by_id: HashMap<&str, &JaegerSpan> = spans.iter().map(|s| (s.span_id.as_str(), s)).collect();
     let mut tree = BTreeMap::new();
     for s in spans {
-        let parent = match &s.parent {
+        let parent = match &s.parent_span_id {
             None => "-".to_owned(),
             Some(p) => match by_id.get(p.as_str()) {
-                Some(ps) => format!("{} {}", ps.service, ps.operation),
+                Some(ps) => format!("{} {}", ps.service_name, ps.operation_name),
                 None => format!("missing {p}"),
             },
         };
         *tree
-            .entry((s.service.clone(), s.operation.clone(), parent))
+            .entry((s.service_name.clone(), s.operation_name.clone(), parent))
             .or_insert(0) += 1;
     }
     tree
