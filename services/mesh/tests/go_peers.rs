@@ -641,6 +641,10 @@ async fn the_mixed_mesh_go_rust_go_rust_is_one_trace_in_jaeger_and_b_dsc_reaches
         .attr_str("peer.received.baggage")
         .unwrap_or_else(|| panic!("no baggage at Go (b)\n{}", trace.dump()));
     let dsc = dsc_of(&at_go_c);
+    assert!(
+        !dsc.is_empty(),
+        "no Sentry DSC arrived at sentry-go: {at_go_c:?}"
+    );
     assert_eq!(dsc["trace_id"], trace_id, "{at_go_c}");
     assert_eq!(dsc["public_key"], "rustmesh", "{at_go_c}");
     assert_eq!(dsc["environment"], "mixed-mesh", "{at_go_c}");
