@@ -6,7 +6,8 @@
 //!   b calls over HTTP.
 //!
 //! Both servers run behind tracebridge's server layers, so `trace3` nests under the request's
-//! span whatever header format the caller used.
+//! span whatever header format the caller used. `trace3` records one event, `trace3 finished`
+//! with `step = "done"`: a span event on every `trace3` span.
 
 use std::process::ExitCode;
 
@@ -62,10 +63,12 @@ pub fn router() -> Router {
         .layer(tracebridge::http::ServerLayer::new())
 }
 
-/// The internal work of c, as its own span under whichever server span is current.
+/// The internal work of c, as its own span under whichever server span is current; its one
+/// event (`trace3 finished`, `step = "done"`) becomes a span event of `trace3` (a log in Jaeger).
 #[tracing::instrument]
 async fn trace3() {
     demo_common::demo_work().await;
+    tracing::info!(step = "done", "trace3 finished");
 }
 
 #[derive(Debug, serde::Deserialize)]

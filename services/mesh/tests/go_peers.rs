@@ -1,8 +1,10 @@
 //! Rust services among Go services: the Go peers of interop/go (scripts/ensure-go-peers.sh
 //! builds them into target/interop/), real processes on free ports.
 //!
-//! Built so far: `jaeger-peer` (opentracing + jaeger-client-go) calling Rust a, see the last
-//! test; and `sentry-peer`, a sentry-go service (sentryhttp, tracing on) standing in for c's
+//! The issue's mixed mesh as ONE trace is the last test (jaeger-peer → Rust a → otel-peer →
+//! Rust c, Rust a → Rust c, jaeger-peer → Rust b → sentry-peer); the others prove each format
+//! in both directions. `jaeger-peer` (opentracing + jaeger-client-go) calls Rust a and b;
+//! `sentry-peer`, a sentry-go service (sentryhttp, tracing on) standing in for c's
 //! HTTP endpoint — Rust b calls it as `C_HTTP_URL`. What Rust emits, Go continues: its
 //! transaction has the trace id and b's CLIENT span as parent, and the head SDK's Sentry DSC
 //! arrives unchanged at it.
@@ -429,4 +431,235 @@ async fn mixed_mesh_go_a_rust_a_go_b_rust_c_is_one_trace_in_jaeger_for_each_go_p
         drop(go_b);
     }
     drop(go_a);
+}
+
+/// The issue's mixed mesh as ONE trace. Go (a) = jaeger-peer's `/call-mesh`: under its SERVER
+/// span, `GET` Rust a over HTTP and `ping.PingB/Ping` Rust b over gRPC (`uber-trace-id` +
+/// `uberctx-tenant` on both). Rust a → gRPC → Go (b) = otel-peer (a's `B_URL`) → HTTP → Rust c,
+/// and Rust a → gRPC → Rust c; Rust b → HTTP → Go (c) = sentry-peer (b's `C_HTTP_URL`).
+///
+/// ```text
+/// go-jaeger-peer GET /call-mesh
+/// ├─ GET ─────────────► service-a GET /trace (trace1 > trace2)
+/// │                     ├─ ping.PingB/Ping ─► go-otel-peer ping.PingB/Ping
+/// │                     │                     └─ GET ─► service-c GET /work > trace3
+/// │                     └─ ping.PingC/Ping ─► service-c ping.PingC/Ping > trace3
+/// └─ ping.PingB/Ping ─► service-b ping.PingB/Ping
+///                       └─ GET ─► go sentry-peer GET /work (a Sentry transaction)
+/// ```
+///
+/// Jaeger holds exactly one trace with every service's spans (an exact count per service):
+/// jaeger-client-go's by Thrift, the Rust and OpenTelemetry Go spans by OTLP (through the tee,
+/// whose copy Jaeger's must equal). Every cross-process edge is exact: the caller's CLIENT span
+/// is the callee's parent. sentry-go reports to Sentry, not Jaeger: its transaction continues
+/// b's CLIENT span. The DSC: jaeger-client-go has no Sentry DSC and does not forward W3C
+/// `baggage` (only its own `uberctx-*`), so no DSC comes from the head; Rust a and Rust b each
+/// write their own for the trace ("a service that starts a Sentry trace writes its own DSC"),
+/// the same one (same config; `sample_rand` derives from the trace id), and the DSC b wrote
+/// arrives unchanged at the sentry-go service, beside `tenant=acme` from Go's `uberctx-tenant`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mixed_mesh_go_rust_go_rust_is_one_trace_in_jaeger_and_b_dsc_reaches_sentry_go() {
+    use tracebridge_testkit::jaeger::{free_ports, Jaeger};
+
+    let jaeger = Jaeger::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let tee = jaeger.tee().await.unwrap();
+    let otlp = tee.grpc_endpoint();
+    let sentry = SentryReceiver::start().await.unwrap();
+    let go_sentry_dsn = sentry.dsn("gopeer");
+    // Rust's own DSC comes from its Sentry config: the DSN's key, environment, release.
+    let rust_sentry_dsn = sentry.dsn("rustmesh");
+    let go_c = GoPeer::start("sentry-peer", &[("SENTRY_DSN", go_sentry_dsn.as_str())]);
+    let go_c_url = format!("http://{}", go_c.addr);
+    let go_b_addr = free_ports(1).unwrap()[0].to_string();
+    let go_b_url = format!("http://{go_b_addr}");
+    let t = start_with(
+        tee,
+        &[
+            ("B_URL", go_b_url.as_str()),
+            ("C_HTTP_URL", go_c_url.as_str()),
+            ("SENTRY_DSN", rust_sentry_dsn.as_str()),
+            ("SENTRY_ENVIRONMENT", "mixed-mesh"),
+            ("SENTRY_RELEASE", "tracebridge@mixed"),
+        ],
+    )
+    .await;
+    let c_http = format!("http://{}", t.mesh.ports.c_http);
+    let go_b = GoPeer::start(
+        "otel-peer",
+        &[
+            ("B_LISTEN", go_b_addr.as_str()),
+            ("C_HTTP_URL", c_http.as_str()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.as_str()),
+        ],
+    );
+    let thrift = jaeger.jaeger_thrift_http_url();
+    let upstream = format!("{}/trace", t.a_url);
+    let b_grpc = t.mesh.ports.b.to_string();
+    let go_a = GoPeer::start(
+        "jaeger-peer",
+        &[
+            ("JAEGER_ENDPOINT", thrift.as_str()),
+            ("UPSTREAM_URL", upstream.as_str()),
+            ("UPSTREAM_GRPC", b_grpc.as_str()),
+        ],
+    );
+
+    let answer = call(&t, &go_a, "/call-mesh").await;
+    assert_eq!(answer["http"]["upstream_status"], 200, "{answer}");
+    assert_eq!(answer["grpc"]["upstream_status"], "OK", "{answer}");
+    let trace_id = field(&answer, "trace_id");
+    let go_a_server = field(&answer, "server_span_id");
+    let go_a_http = field(&answer["http"], "client_span_id");
+    let go_a_grpc = field(&answer["grpc"], "client_span_id");
+    assert_eq!(
+        answer["grpc"]["sent"]["uber-trace-id"][0],
+        format!("{trace_id}:{go_a_grpc}:{go_a_server}:1"),
+        "{answer}"
+    );
+
+    // The OTLP part (Rust a, b, c and OpenTelemetry Go), as the tee decoded it.
+    let trace = t.trace(&trace_id, 13).await;
+    trace.assert_len(13);
+    let span = |service: &str, name: &str| trace.expect_exact(service, name);
+    let only = |service: &str, kind: SpanKind| {
+        let found: Vec<_> = trace
+            .spans()
+            .iter()
+            .filter(|s| s.service_name == service && s.kind == kind)
+            .collect();
+        assert_eq!(found.len(), 1, "{service} {kind:?}\n{}", trace.dump());
+        found[0]
+    };
+    // Go (a) → Rust a (HTTP) and Go (a) → Rust b (gRPC): Rust continues jaeger-client-go.
+    let a_server = span("service-a", "GET /trace");
+    assert_eq!(a_server.parent_span_id.as_deref(), Some(go_a_http.as_str()));
+    let b_server = span("service-b", "ping.PingB/Ping");
+    assert_eq!(b_server.kind, SpanKind::Server);
+    assert_eq!(b_server.parent_span_id.as_deref(), Some(go_a_grpc.as_str()));
+    // Rust a → Go (b) (gRPC) → Rust c (HTTP); Rust a → Rust c (gRPC).
+    let a_to_go_b = span("service-a", "ping.PingB/Ping");
+    let go_b_server = only("go-otel-peer", SpanKind::Server);
+    trace.assert_child_of(go_b_server, a_to_go_b);
+    let go_b_client = only("go-otel-peer", SpanKind::Client);
+    trace.assert_child_of(go_b_client, go_b_server);
+    trace.assert_child_of(span("service-c", "GET /work"), go_b_client);
+    trace.assert_child_of(
+        span("service-c", "ping.PingC/Ping"),
+        span("service-a", "ping.PingC/Ping"),
+    );
+    // Rust b → Go (c): b's CLIENT span, answered 200 by sentry-go.
+    let b_client = span("service-b", "GET");
+    assert_eq!(b_client.kind, SpanKind::Client);
+    trace.assert_child_of(b_client, b_server);
+    assert_eq!(b_client.attr_i64("http.response.status_code"), Some(200));
+    assert!(
+        trace.spans().iter().all(|s| !s.status.is_error()),
+        "{}",
+        trace.dump()
+    );
+
+    // Jaeger: exactly one trace of every exporting service, each with its exact span count; the
+    // only root is Go (a)'s SERVER span and every other parent is a span of this trace.
+    let got = jaeger
+        .wait_for_trace(&trace_id, 16, SPAN_WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut per_service = BTreeMap::new();
+    for s in &got.spans {
+        *per_service.entry(s.service_name.as_str()).or_insert(0) += 1;
+    }
+    assert_eq!(
+        per_service,
+        BTreeMap::from([
+            ("go-jaeger-peer", 3),
+            ("go-otel-peer", 2),
+            ("service-a", 5),
+            ("service-b", 2),
+            ("service-c", 4),
+        ]),
+        "{}",
+        got.dump()
+    );
+    for s in &got.spans {
+        match s.parent_span_id.as_deref() {
+            None => assert_eq!(s.span_id, go_a_server, "the one root\n{}", got.dump()),
+            Some(p) => assert!(got.by_id(p).is_some(), "{}\n{}", s.summary(), got.dump()),
+        }
+    }
+    let go_a_root = got.expect_exact("go-jaeger-peer", "GET /call-mesh");
+    assert_eq!(go_a_root.span_id, go_a_server);
+    assert_eq!(go_a_root.tag_str("span.kind"), Some("server"));
+    for (name, id) in [("GET", &go_a_http), ("ping.PingB/Ping", &go_a_grpc)] {
+        let client = got.expect_exact("go-jaeger-peer", name);
+        assert_eq!(&client.span_id, id);
+        assert_eq!(client.tag_str("span.kind"), Some("client"));
+        assert_eq!(client.parent_span_id.as_deref(), Some(go_a_server.as_str()));
+    }
+    // The OTLP part: exactly the tee's copy, c's two trace3 events as logs. (jaeger-client-go
+    // logs its own `baggage` event on the span that sets `tenant`, so its spans are left out.)
+    let otlp_part = got.without_service("go-jaeger-peer");
+    otlp_part.assert_same_as(&trace);
+    support::assert_trace3_events(&trace, &otlp_part, 2);
+
+    // Go (c), sentry-go: its transaction continues b's CLIENT span, and what arrived there
+    // (recorded on the transaction) is b's sentry-trace and b's DSC, unchanged.
+    let envelopes = sentry
+        .wait_for(
+            |envs| {
+                envs.iter()
+                    .flat_map(|e| e.payloads("transaction"))
+                    .any(|p| trace_id_of(p) == Some(trace_id.as_str()))
+            },
+            SPAN_WAIT,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("the Go sentry peer's transaction: {e}"));
+    let tx = envelopes
+        .iter()
+        .flat_map(|e| e.payloads("transaction"))
+        .find(|p| trace_id_of(p) == Some(trace_id.as_str()))
+        .unwrap();
+    assert_eq!(
+        tx.pointer("/contexts/trace/parent_span_id")
+            .and_then(|v| v.as_str()),
+        Some(b_client.span_id.as_str()),
+        "sentry-go continues Rust b's CLIENT span\n{tx}"
+    );
+    let received = |key: &str| {
+        tx.pointer(&format!("/contexts/trace/data/peer.received.{key}"))
+            .and_then(|v| v.as_str())
+            .unwrap_or_else(|| panic!("no {key} recorded in {tx}"))
+            .to_owned()
+    };
+    assert_eq!(
+        received("sentry-trace"),
+        format!("{trace_id}-{}-1", b_client.span_id)
+    );
+    let at_go_c = received("baggage");
+    // The DSC Rust a wrote, as Go (b) received it (otel-peer records it on its SERVER span).
+    let from_a = go_b_server
+        .attr_str("peer.received.baggage")
+        .unwrap_or_else(|| panic!("no baggage at Go (b)\n{}", trace.dump()));
+    let dsc = dsc_of(&at_go_c);
+    assert!(
+        !dsc.is_empty(),
+        "no Sentry DSC arrived at sentry-go: {at_go_c:?}"
+    );
+    assert_eq!(dsc["trace_id"], trace_id, "{at_go_c}");
+    assert_eq!(dsc["public_key"], "rustmesh", "{at_go_c}");
+    assert_eq!(dsc["environment"], "mixed-mesh", "{at_go_c}");
+    assert_eq!(dsc["release"], "tracebridge%40mixed", "{at_go_c}"); // `@` encoded
+    assert_eq!(dsc["sample_rate"], "0", "{at_go_c}"); // SENTRY_TRACES_SAMPLE_RATE unset
+    assert_eq!(dsc["sampled"], "true", "{at_go_c}");
+    assert_eq!(
+        dsc,
+        dsc_of(from_a),
+        "Rust a and Rust b write the same DSC for the trace; b's arrives unchanged at sentry-go"
+    );
+    let members: Vec<&str> = at_go_c.split(',').map(str::trim).collect();
+    assert!(
+        members.contains(&"tenant=acme"),
+        "jaeger-client-go's uberctx-tenant, through Rust b as W3C baggage: {at_go_c}"
+    );
+    drop((go_a, go_b, go_c));
 }

@@ -5,10 +5,12 @@
 // CLIENT span for GET UPSTREAM_URL with uber-trace-id and uberctx-tenant injected — the Rust
 // service continues it. GET /call-grpc does the same over gRPC: ping.PingB/Ping on UPSTREAM_GRPC
 // (host:port) with uber-trace-id and uberctx-tenant in the gRPC metadata. Both answer with the
-// ids and the headers (metadata) sent.
+// ids and the headers (metadata) sent. GET /call-mesh makes both calls, HTTP then gRPC, under one
+// SERVER span, and answers {"http": {...}, "grpc": {...}} with each call's CLIENT span id,
+// what it sent and its status.
 //
 // Environment: JAEGER_ENDPOINT (required, e.g. http://127.0.0.1:14268/api/traces),
-// UPSTREAM_URL (required), UPSTREAM_GRPC (for /call-grpc), GO_PEER_LISTEN (default 127.0.0.1:0; the bound address is printed as
+// UPSTREAM_URL (required), UPSTREAM_GRPC (for /call-grpc and /call-mesh), GO_PEER_LISTEN (default 127.0.0.1:0; the bound address is printed as
 // "listening on ADDR"), JAEGER_SERVICE_NAME (default go-jaeger-peer).
 package main
 
@@ -50,20 +52,69 @@ func (c metadataCarrier) ForeachKey(handler func(key, val string) error) error {
 	return nil
 }
 
-// reply finishes both spans and answers, as JSON, `answer` (what was sent) with the spans' ids
-// and the upstream call's status.
-func reply(w http.ResponseWriter, server, client opentracing.Span, answer map[string]any, status any) {
-	client.Finish()
+// reply finishes the CLIENT spans, then the SERVER span, and answers, as JSON, `answer` (what
+// was sent and what came back) with the SERVER span's trace id, span id and parent id.
+func reply(w http.ResponseWriter, server opentracing.Span, answer map[string]any, clients ...opentracing.Span) {
+	for _, c := range clients {
+		c.Finish()
+	}
 	server.Finish()
 	sc := server.Context().(jaeger.SpanContext)
-	cc := client.Context().(jaeger.SpanContext)
 	answer["trace_id"] = fmt.Sprintf("%016x%016x", sc.TraceID().High, sc.TraceID().Low)
-	answer["server_span_id"] = fmt.Sprintf("%016x", uint64(sc.SpanID()))
+	answer["server_span_id"] = spanID(server)
 	answer["server_parent_id"] = fmt.Sprintf("%016x", uint64(sc.ParentID()))
-	answer["client_span_id"] = fmt.Sprintf("%016x", uint64(cc.SpanID()))
-	answer["upstream_status"] = status
 	w.Header().Set("content-type", "application/json")
 	_ = json.NewEncoder(w).Encode(answer)
+}
+
+// spanID is the span's id as 16 hex digits.
+func spanID(span opentracing.Span) string {
+	return fmt.Sprintf("%016x", uint64(span.Context().(jaeger.SpanContext).SpanID()))
+}
+
+// callHTTP calls GET upstream under a new CLIENT span "GET", a child of parent, with
+// uber-trace-id and uberctx-* injected; it returns the span (not finished), the headers sent and
+// the response status (0 when the call failed, the span then marked error).
+func callHTTP(ctx context.Context, client *http.Client, parent opentracing.Span, upstream string) (opentracing.Span, http.Header, int) {
+	tracer := parent.Tracer()
+	span := tracer.StartSpan("GET", opentracing.ChildOf(parent.Context()))
+	ext.SpanKindRPCClient.Set(span)
+	ext.HTTPUrl.Set(span, upstream)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, upstream, nil)
+	_ = tracer.Inject(span.Context(), opentracing.HTTPHeaders, opentracing.HTTPHeadersCarrier(req.Header))
+	status := 0
+	if resp, err := client.Do(req); err != nil {
+		ext.Error.Set(span, true)
+	} else {
+		status = resp.StatusCode
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+	}
+	ext.HTTPStatusCode.Set(span, uint16(status))
+	return span, req.Header, status
+}
+
+// callGRPC calls ping.PingB/Ping on target (host:port) under a new CLIENT span of that name, a
+// child of parent, with uber-trace-id and uberctx-* in the metadata; it returns the span (not
+// finished), the metadata sent and "OK" or the error (the span then marked error).
+func callGRPC(ctx context.Context, parent opentracing.Span, target string) (opentracing.Span, metadata.MD, string) {
+	tracer := parent.Tracer()
+	span := tracer.StartSpan("ping.PingB/Ping", opentracing.ChildOf(parent.Context()))
+	ext.SpanKindRPCClient.Set(span)
+	md := metadata.MD{}
+	_ = tracer.Inject(span.Context(), opentracing.TextMap, metadataCarrier(md))
+	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err == nil {
+		ctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(ctx, md), 30*time.Second)
+		_, err = pingpb.NewPingBClient(conn).Ping(ctx, &pingpb.PingRequest{From: "go-jaeger-peer"})
+		cancel()
+		_ = conn.Close()
+	}
+	if err != nil {
+		ext.Error.Set(span, true)
+		return span, md, err.Error()
+	}
+	return span, md, "OK"
 }
 
 func main() {
@@ -90,24 +141,9 @@ func main() {
 		server := tracer.StartSpan("GET /call", ext.RPCServerOption(incoming))
 		ext.HTTPMethod.Set(server, r.Method)
 		server.SetBaggageItem("tenant", "acme")
-
-		clientSpan := tracer.StartSpan("GET", opentracing.ChildOf(server.Context()))
-		ext.SpanKindRPCClient.Set(clientSpan)
-		ext.HTTPUrl.Set(clientSpan, upstream)
-		req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, upstream, nil)
-		_ = tracer.Inject(clientSpan.Context(), opentracing.HTTPHeaders, opentracing.HTTPHeadersCarrier(req.Header))
-		answer := map[string]any{"sent": req.Header}
-		status := 0
-		if resp, err := client.Do(req); err != nil {
-			ext.Error.Set(clientSpan, true)
-			answer["error"] = err.Error()
-		} else {
-			status = resp.StatusCode
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-		}
-		ext.HTTPStatusCode.Set(clientSpan, uint16(status))
-		reply(w, server, clientSpan, answer, status)
+		span, sent, status := callHTTP(r.Context(), client, server, upstream)
+		answer := map[string]any{"sent": sent, "client_span_id": spanID(span), "upstream_status": status}
+		reply(w, server, answer, span)
 	})
 
 	mux.HandleFunc("GET /call-grpc", func(w http.ResponseWriter, r *http.Request) {
@@ -118,24 +154,29 @@ func main() {
 		}
 		server := tracer.StartSpan("GET /call-grpc", ext.SpanKindRPCServer)
 		server.SetBaggageItem("tenant", "acme")
-		clientSpan := tracer.StartSpan("ping.PingB/Ping", opentracing.ChildOf(server.Context()))
-		ext.SpanKindRPCClient.Set(clientSpan)
-		md := metadata.MD{}
-		_ = tracer.Inject(clientSpan.Context(), opentracing.TextMap, metadataCarrier(md))
-		answer := map[string]any{"sent": md}
-		code := "OK"
-		conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err == nil {
-			ctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(r.Context(), md), 30*time.Second)
-			_, err = pingpb.NewPingBClient(conn).Ping(ctx, &pingpb.PingRequest{From: "go-jaeger-peer"})
-			cancel()
-			_ = conn.Close()
+		span, sent, code := callGRPC(r.Context(), server, target)
+		answer := map[string]any{"sent": sent, "client_span_id": spanID(span), "upstream_status": code}
+		reply(w, server, answer, span)
+	})
+
+	// Both calls under one SERVER span: the head of the mixed mesh's single trace.
+	mux.HandleFunc("GET /call-mesh", func(w http.ResponseWriter, r *http.Request) {
+		target := os.Getenv("UPSTREAM_GRPC")
+		if target == "" {
+			http.Error(w, "UPSTREAM_GRPC is not set", http.StatusInternalServerError)
+			return
 		}
-		if err != nil {
-			ext.Error.Set(clientSpan, true)
-			code = err.Error()
+		incoming, _ := tracer.Extract(opentracing.HTTPHeaders, opentracing.HTTPHeadersCarrier(r.Header))
+		server := tracer.StartSpan("GET /call-mesh", ext.RPCServerOption(incoming))
+		ext.HTTPMethod.Set(server, r.Method)
+		server.SetBaggageItem("tenant", "acme")
+		httpSpan, httpSent, status := callHTTP(r.Context(), client, server, upstream)
+		grpcSpan, grpcSent, code := callGRPC(r.Context(), server, target)
+		answer := map[string]any{
+			"http": map[string]any{"sent": httpSent, "client_span_id": spanID(httpSpan), "upstream_status": status},
+			"grpc": map[string]any{"sent": grpcSent, "client_span_id": spanID(grpcSpan), "upstream_status": code},
 		}
-		reply(w, server, clientSpan, answer, code)
+		reply(w, server, answer, httpSpan, grpcSpan)
 	})
 
 	peer.ServeHTTP("jaeger-peer", listener, mux)

@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use mesh::traffic::Answer;
 use mesh::{Launcher, Mesh, Options, Parent, Ports};
+use tracebridge_testkit::jaeger::JaegerTrace;
 use tracebridge_testkit::trace::Trace;
-use tracebridge_testkit::{OtlpReceiver, SpanKind, SpanRecord};
+use tracebridge_testkit::{AttrValue, OtlpReceiver, SpanKind, SpanRecord};
 
 /// How long spans may take to arrive (the services export every 100 ms; this only bounds a
 /// failing test, it is not a performance assertion).
@@ -308,4 +309,41 @@ pub fn assert_mesh_trace(trace: &Trace, incoming: Option<&Parent>, answer: &Answ
     );
     assert_eq!(answer.body_trace_id(), Some(trace.trace_id()));
     a_server.span_id.clone()
+}
+
+/// c's `trace3` records one event, `trace3 finished` with `step = "done"`: asserts `trace` has
+/// exactly `expected` (> 0) `trace3` spans, each with that one span event and no other span
+/// with any, and that Jaeger (`got`, the same trace read back) shows each as the one log of
+/// that span, with the event's name (`event`) and its `step` field — and no other log.
+pub fn assert_trace3_events(trace: &Trace, got: &JaegerTrace, expected: usize) {
+    assert!(expected > 0);
+    let trace3 = trace.find_all("service-c", "trace3");
+    assert_eq!(trace3.len(), expected, "{}", trace.dump());
+    let events: usize = trace.spans().iter().map(|s| s.events.len()).sum();
+    assert_eq!(
+        events,
+        expected,
+        "one span event per trace3 span, none elsewhere\n{}",
+        trace.dump()
+    );
+    for span in trace3 {
+        assert_eq!(span.events.len(), 1, "{}", span.summary());
+        let event = &span.events[0];
+        assert_eq!(event.name, "trace3 finished", "{event:?}");
+        assert_eq!(
+            event.attributes.get("step"),
+            Some(&AttrValue::String("done".into())),
+            "{event:?}"
+        );
+        let logs = &got.by_id(&span.span_id).expect("trace3 in Jaeger").logs;
+        assert_eq!(logs.len(), 1, "trace3's event as one log\n{}", got.dump());
+        let field = |key: &str| logs[0].get(key).and_then(serde_json::Value::as_str);
+        assert_eq!(field("event"), Some("trace3 finished"), "{:?}", logs[0]);
+        assert_eq!(field("step"), Some("done"), "{:?}", logs[0]);
+    }
+    let logs: usize = got.spans.iter().map(|s| s.logs.len()).sum();
+    assert_eq!(
+        logs, expected,
+        "every span event is a log in Jaeger, and nothing else"
+    );
 }
