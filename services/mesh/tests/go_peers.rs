@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 
 use mesh::traffic::{headers, Incoming, Parent};
 use support::{start_with, TestMesh, SPAN_WAIT};
-use tracebridge_testkit::sentry::trace_id_of;
+use tracebridge_testkit::sentry::{trace_id_of, Envelope};
 use tracebridge_testkit::{OtlpReceiver, SentryReceiver, SpanKind};
 
 /// A Go peer binary: `$TRACEBRIDGE_GO_PEERS/<name>` or `<repo>/target/interop/<name>`.
@@ -94,6 +94,37 @@ fn field(answer: &serde_json::Value, key: &str) -> String {
         .to_owned()
 }
 
+/// The envelope holding the sentry-go peer's transaction in trace `trace_id`, once it has
+/// arrived at `sentry`, and that transaction.
+async fn sentry_go_transaction(
+    sentry: &SentryReceiver,
+    trace_id: &str,
+    what: &str,
+) -> (Envelope, serde_json::Value) {
+    let in_trace = |p: &&serde_json::Value| trace_id_of(p) == Some(trace_id);
+    let envelopes = sentry
+        .wait_for(
+            |envs| {
+                envs.iter()
+                    .flat_map(|e| e.payloads("transaction"))
+                    .any(|p| in_trace(&p))
+            },
+            SPAN_WAIT,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{what}: the Go sentry peer's transaction: {e}"));
+    let envelope = envelopes
+        .into_iter()
+        .find(|e| e.payloads("transaction").any(|p| in_trace(&p)))
+        .unwrap();
+    let tx = envelope
+        .payloads("transaction")
+        .find(in_trace)
+        .cloned()
+        .unwrap();
+    (envelope, tx)
+}
+
 /// `sentry-*` members of a baggage header, without the prefix (values percent-decoded the
 /// way the DSC's JSON form shows them: only `%2F` occurs here).
 fn dsc_of(baggage: &str) -> BTreeMap<String, String> {
@@ -130,25 +161,8 @@ async fn rust_b_calls_the_sentry_go_peer_which_continues_the_trace_and_keeps_the
         assert_eq!(b_client.kind, SpanKind::Client);
         assert_eq!(b_client.attr_i64("http.response.status_code"), Some(200));
 
-        let envelopes = sentry
-            .wait_for(
-                |envs| {
-                    envs.iter()
-                        .flat_map(|e| e.payloads("transaction"))
-                        .any(|p| trace_id_of(p) == Some(trace_id.as_str()))
-                },
-                SPAN_WAIT,
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{format}: the Go peer's transaction: {e}"));
-        let envelope = envelopes
-            .iter()
-            .find(|e| {
-                e.payloads("transaction")
-                    .any(|p| trace_id_of(p) == Some(trace_id.as_str()))
-            })
-            .unwrap();
-        let tx = envelope.payloads("transaction").next().unwrap();
+        let (envelope, tx) = sentry_go_transaction(&sentry, &trace_id, &format.to_string()).await;
+        let tx = &tx;
         assert_eq!(
             tx.pointer("/contexts/trace/parent_span_id")
                 .and_then(|v| v.as_str()),
@@ -603,22 +617,8 @@ async fn the_mixed_mesh_go_rust_go_rust_is_one_trace_in_jaeger_and_b_dsc_reaches
 
     // Go (c), sentry-go: its transaction continues b's CLIENT span, and what arrived there
     // (recorded on the transaction) is b's sentry-trace and b's DSC, unchanged.
-    let envelopes = sentry
-        .wait_for(
-            |envs| {
-                envs.iter()
-                    .flat_map(|e| e.payloads("transaction"))
-                    .any(|p| trace_id_of(p) == Some(trace_id.as_str()))
-            },
-            SPAN_WAIT,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("the Go sentry peer's transaction: {e}"));
-    let tx = envelopes
-        .iter()
-        .flat_map(|e| e.payloads("transaction"))
-        .find(|p| trace_id_of(p) == Some(trace_id.as_str()))
-        .unwrap();
+    let (_, tx) = sentry_go_transaction(&sentry, &trace_id, "mixed mesh").await;
+    let tx = &tx;
     assert_eq!(
         tx.pointer("/contexts/trace/parent_span_id")
             .and_then(|v| v.as_str()),
