@@ -19,7 +19,6 @@ use tracebridge::config::Config;
 use tracebridge_testkit::{AttrValue, OtlpReceiver, SpanKind, SpanRecord, Status};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::Layer as _;
 
 mod init_support;
 use init_support::Captured;
@@ -71,14 +70,8 @@ async fn tracebridge_layer_composes_into_the_applications_subscriber() {
         .expect("build");
 
     // The application's own subscriber: its JSON log layer plus tracebridge's layer.
-    let writer = logs.clone();
     tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .json()
-                .with_writer(move || writer.clone())
-                .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
-        )
+        .with(init_support::app_json_layer(&logs))
         .with(telemetry)
         .init();
 

@@ -29,14 +29,11 @@ async fn a_disabled_layer_leaves_the_applications_logs_alone() {
     assert!(guard.tracer_provider().is_none());
 
     let logs = Captured::default();
-    let writer = logs.clone();
+    // tracebridge's layer first: a layer that reported `Interest::never` there would silence
+    // the app's layer after it.
     tracing_subscriber::registry()
         .with(telemetry)
-        .with(
-            tracing_subscriber::fmt::layer()
-                .json()
-                .with_writer(move || writer.clone()),
-        )
+        .with(init_support::app_json_layer(&logs))
         .init();
 
     let app = Router::new()

@@ -10,7 +10,6 @@ use tracebridge::config::Config;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::Layer as _;
 
 mod init_support;
 use init_support::Captured;
@@ -28,14 +27,8 @@ fn with_logs_adds_tracebridges_log_lines_to_the_applications_subscriber() {
         .expect("build");
 
     let app_logs = Captured::default();
-    let writer = app_logs.clone();
     tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .json()
-                .with_writer(move || writer.clone())
-                .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
-        )
+        .with(init_support::app_json_layer(&app_logs))
         .with(telemetry)
         .init();
 

@@ -13,6 +13,20 @@ use opentelemetry::trace::TraceContextExt;
 use tracebridge::config::Config;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+/// The application's own log layer of the `own_subscriber*` tests: JSON lines at INFO and
+/// above into `logs` — what an app that keeps its subscriber has next to tracebridge's layer.
+pub fn app_json_layer<S>(logs: &Captured) -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    use tracing_subscriber::Layer as _;
+    let writer = logs.clone();
+    tracing_subscriber::fmt::layer()
+        .json()
+        .with_writer(move || writer.clone())
+        .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
+}
+
 /// A `MakeWriter` target that keeps every byte the log layer writes.
 #[derive(Clone, Default)]
 pub struct Captured(pub Arc<Mutex<Vec<u8>>>);
