@@ -685,6 +685,7 @@ impl Drop for Guard {
     fn drop(&mut self) {
         if let Some(provider) = self.provider.take() {
             let pipeline = self.pipeline.take();
+            let backlog = pipeline.as_ref().map(|p| p.backlog());
             let timeout = self.timeout;
             let done = run_bounded(timeout, move || {
                 // The export thread exports everything queued (spans ended right up to now),
@@ -697,8 +698,13 @@ impl Drop for Guard {
             match done {
                 Some(true) => {}
                 Some(false) => tracing::warn!("spans could not be exported at shutdown"),
+                // The export thread is stuck in an export (a hung collector): it reports
+                // nothing more, so the totals are reported here — what the full queue dropped
+                // and what is still queued (a batch in flight is not counted in either).
                 None => tracing::warn!(
                     timeout_ms = timeout.as_millis() as u64,
+                    dropped_spans_total = backlog.as_ref().map_or(0, |b| b.dropped()),
+                    queued_spans = backlog.as_ref().map_or(0, |b| b.queued()),
                     "span flush did not finish in time; unexported spans are dropped"
                 ),
             }

@@ -108,6 +108,12 @@ impl Pipeline {
         ))
     }
 
+    /// A handle that still reads the queue's counts after the pipeline has moved into the
+    /// shutdown flush (for the guard, when that flush runs out of time).
+    pub(crate) fn backlog(&self) -> Backlog {
+        Backlog(self.queue.clone())
+    }
+
     /// Exports everything queued and stops the export thread; blocks until it has. Returns
     /// whether every span went out.
     pub(crate) fn shutdown(&mut self) -> bool {
@@ -116,6 +122,22 @@ impl Pipeline {
             let _ = thread.join();
         }
         done
+    }
+}
+
+/// The queue's counts, readable while the export thread is stuck (see [`Pipeline::backlog`]).
+#[derive(Debug)]
+pub(crate) struct Backlog(Arc<Queue<SpanData>>);
+
+impl Backlog {
+    /// Spans dropped at the full queue since the pipeline started.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.0.dropped()
+    }
+
+    /// Spans queued and not yet taken by the export thread.
+    pub(crate) fn queued(&self) -> usize {
+        self.0.len()
     }
 }
 

@@ -129,6 +129,30 @@ pub async fn black_holed_collector_blocks_nothing(protocol: &str) {
         .collect();
     assert_eq!(started.len(), 1, "{text}");
     assert!(started[0].contains(" WARN "), "{}", started[0]);
+    // The export hangs past the 2 s shutdown bound, so the export thread never reports its
+    // totals: the guard does. Every span is accounted for but the one batch in flight (≤ 16).
+    let timed_out: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("span flush did not finish in time"))
+        .collect();
+    assert_eq!(timed_out.len(), 1, "{text}");
+    let field = |name: &str| -> u64 {
+        let at = timed_out[0]
+            .find(&format!("{name}="))
+            .unwrap_or_else(|| panic!("no {name} in {}", timed_out[0]));
+        timed_out[0][at + name.len() + 1..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {}", timed_out[0]))
+    };
+    let (dropped, queued) = (field("dropped_spans_total"), field("queued_spans"));
+    assert!(dropped > 0, "{}", timed_out[0]);
+    assert!(
+        (1000 - 16..=1000).contains(&(dropped + queued)),
+        "dropped {dropped} + queued {queued} of 1000 spans: {}",
+        timed_out[0]
+    );
     hole.abort();
 }
 
