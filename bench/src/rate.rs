@@ -341,15 +341,7 @@ impl Rate {
                     (_, true) => Variant::TonicTracebridge,
                 };
                 let addr = free_addr()?;
-                let log = self.h.log_file(variant.name())?;
-                let mut cmd = self.h.pinned(&self.h.exe.clone());
-                cmd.arg("server")
-                    .arg(variant.name())
-                    .arg(addr.to_string())
-                    .stdin(Stdio::null())
-                    .stdout(log.try_clone().map_err(|e| e.to_string())?)
-                    .stderr(log);
-                self.h.server_env(&mut cmd);
+                let mut cmd = self.h.variant_server(variant, addr)?;
                 // No Sentry: the figure is the OTLP span path (an empty value is unset).
                 cmd.env("SENTRY_DSN", "");
                 let child = cmd

@@ -423,15 +423,7 @@ impl Harness {
         self.runs += 1;
         let incoming = Incoming::fresh(self.runs);
         let addr = free_addr()?;
-        let log = self.log_file(variant.name())?;
-        let mut cmd = self.pinned(&self.exe.clone());
-        cmd.arg("server")
-            .arg(variant.name())
-            .arg(addr.to_string())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log);
-        self.server_env(&mut cmd);
+        let mut cmd = self.variant_server(variant, addr)?;
         cmd.envs(env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd
             .spawn()
@@ -442,6 +434,26 @@ impl Harness {
         stopped?;
         let (served, sample) = sample;
         Ok((served, incoming, sample))
+    }
+
+    /// The command that runs `variant`'s server on `addr`: this executable's `server`
+    /// subcommand, pinned to the server core, output to the variant's log,
+    /// [`Harness::server_env`] set.
+    pub(crate) fn variant_server(
+        &self,
+        variant: Variant,
+        addr: std::net::SocketAddr,
+    ) -> Result<Command, String> {
+        let log = self.log_file(variant.name())?;
+        let mut cmd = self.pinned(&self.exe);
+        cmd.arg("server")
+            .arg(variant.name())
+            .arg(addr.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log);
+        self.server_env(&mut cmd);
+        Ok(cmd)
     }
 
     /// Removes the servers' log directory (at the end of a successful run; a failed run keeps
