@@ -226,10 +226,24 @@ impl JaegerBuilder {
     /// connections and `GET /api/services` answers 200. Fails with the tail of Jaeger's log
     /// when it exits or is not ready within a minute.
     pub async fn start(self) -> Result<Jaeger, String> {
-        let binary = match self.binary {
-            Some(path) => binary_at(&path)?,
+        let binary = match &self.binary {
+            Some(path) => binary_at(path)?,
             None => binary()?,
         };
+        // Free ports are found by binding port 0 and letting go, so another process (a test
+        // running beside this one) can take one before Jaeger binds it: Jaeger then exits with
+        // "address already in use" and is started again on other ports (seen in a CI run).
+        let mut attempt = 1;
+        loop {
+            match self.start_once(&binary).await {
+                Err(e) if e.contains("address already in use") && attempt < 5 => attempt += 1,
+                result => return result,
+            }
+        }
+    }
+
+    async fn start_once(&self, binary: &Path) -> Result<Jaeger, String> {
+        let binary = binary.to_path_buf();
         let ports = JaegerPorts::free().map_err(|e| format!("no free ports: {e}"))?;
         let dir = std::env::temp_dir().join(format!(
             "tracebridge-jaeger-{}-{}",
@@ -242,6 +256,7 @@ impl JaegerBuilder {
             .map_err(|e| format!("write {}: {e}", config_path.display()))?;
         let log = self
             .log_dir
+            .clone()
             .unwrap_or_else(|| dir.clone())
             .join("jaeger.log");
         let client = reqwest::Client::builder()
