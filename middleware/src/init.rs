@@ -80,6 +80,7 @@ use tracing_subscriber::{Layer, Registry};
 
 use crate::config::{Config, Endpoint, Protocol};
 use crate::global::Settings;
+use crate::pipeline::recorder::Recorder;
 use crate::pipeline::Pipeline;
 use crate::propagation::{DscConfig, Propagator};
 use crate::ConfigError;
@@ -353,6 +354,7 @@ impl Builder {
                 jaeger_ui_url,
                 sensitive_headers: sensitive,
                 tracer: None,
+                recorder: None,
             });
             return Ok(Guard {
                 provider: None,
@@ -373,7 +375,11 @@ impl Builder {
 
         // 2. The tracer provider and the span pipeline.
         let sentry_processor = sentry.is_some() && cfg.sentry.traces_sample_rate > 0.0;
-        let (provider, pipeline) = build_provider(&cfg, sampler, sentry_processor)?;
+        let Provider {
+            provider,
+            pipeline,
+            recorder,
+        } = build_provider(&cfg, sampler, sentry_processor)?;
 
         // 3. The propagator. Sentry's propagation context on extracted contexts is read only by
         // its span processor: without one, extraction leaves it out (one context value less).
@@ -412,7 +418,8 @@ impl Builder {
             sentry_enabled: sentry.is_some(),
             jaeger_ui_url,
             sensitive_headers: sensitive,
-            tracer: Some(provider.tracer("tracebridge")),
+            tracer: Some(provider.tracer(crate::pipeline::TRACER_NAME)),
+            recorder: recorder.map(|r| crate::global::SpanRecorder(Arc::new(r))),
         });
 
         Ok(Guard {
@@ -518,13 +525,24 @@ fn install_sentry(
     Some(::sentry::init(opts))
 }
 
+/// What [`build_provider`] makes.
+struct Provider {
+    provider: SdkTracerProvider,
+    /// tracebridge's export pipeline, when an endpoint is set.
+    pipeline: Option<Pipeline>,
+    /// The layers' span recorder, unless Sentry's span processor must see their spans.
+    recorder: Option<Recorder>,
+}
+
 /// The tracer provider: sampler, resource, and — when an endpoint is set — tracebridge's span
-/// pipeline ([`crate::pipeline`]); Sentry's span processor when `sentry_processor`.
+/// pipeline ([`crate::pipeline`]); Sentry's span processor when `sentry_processor`, else the
+/// recorder that writes the layers' spans straight into the pipeline (same sampler, span
+/// limits from the same `OTEL_SPAN_*_COUNT_LIMIT` variables the SDK reads).
 fn build_provider(
     cfg: &Config,
     sampler: Option<opentelemetry_sdk::trace::Sampler>,
     sentry_processor: bool,
-) -> Result<(SdkTracerProvider, Option<Pipeline>), ConfigError> {
+) -> Result<Provider, ConfigError> {
     let mut resource_attrs: Vec<KeyValue> = cfg
         .resource_attributes
         .iter()
@@ -540,10 +558,13 @@ fn build_provider(
         ))
         .with_attributes(resource_attrs)
         .build();
+    // A sampler given to `Builder::sampler` may read span attributes; those from
+    // `OTEL_TRACES_SAMPLER` never do.
+    let custom_sampler = sampler.is_some();
     let sampler = sampler.unwrap_or_else(|| cfg.sampler.to_sampler());
     let mut provider = SdkTracerProvider::builder()
         // A `jaeger-debug-id` request is sampled whatever the sampler says.
-        .with_sampler(crate::propagation::DebugSampler(sampler))
+        .with_sampler(crate::propagation::DebugSampler(sampler.clone()))
         .with_resource(resource.clone());
     let mut pipeline = None;
     if let Some(endpoint) = &cfg.endpoint {
@@ -551,11 +572,23 @@ fn build_provider(
         provider = provider.with_span_processor(processor);
         pipeline = Some(handle);
     }
-    if sentry_processor {
+    let recorder = if sentry_processor {
         provider = provider
             .with_span_processor(::sentry::integrations::opentelemetry::SentrySpanProcessor::new());
-    }
-    Ok((provider.build(), pipeline))
+        None
+    } else {
+        Some(Recorder::new(
+            Box::new(crate::propagation::DebugSampler(sampler)),
+            custom_sampler,
+            opentelemetry_sdk::trace::Config::default().span_limits,
+            pipeline.as_ref().map(Pipeline::queue),
+        ))
+    };
+    Ok(Provider {
+        provider: provider.build(),
+        pipeline,
+        recorder,
+    })
 }
 
 /// tracebridge's layers after the log layer: tracing-opentelemetry on tracebridge's provider,
@@ -570,7 +603,7 @@ fn telemetry_layers<S>(
 {
     layers.push(
         tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("tracebridge"))
+            .with_tracer(provider.tracer(crate::pipeline::TRACER_NAME))
             .with_filter(span_filter)
             .boxed(),
     );

@@ -1,0 +1,541 @@
+//! Starting and ending [`SpanRecord`]s: what the OpenTelemetry SDK's tracer and span do for a
+//! layer's span, without the SDK (issue 11; see [`super::record`] for why).
+//!
+//! [`Recorder::start`] follows `SdkTracer::build_with_context` (opentelemetry_sdk 0.32) step by
+//! step: no span under suppressed telemetry; the parent's trace id or a new one; the configured
+//! sampler (the same `DebugSampler`-wrapped sampler the provider has) decides; the parent's trace
+//! flags with the sampled bit set or cleared; the sampler's trace state and attributes; the span
+//! limits applied with the same counts of what was dropped. The span lives in the returned
+//! [`Context`] as an OpenTelemetry [`Span`](opentelemetry::trace::Span) of tracebridge's own
+//! ([`RecordSpan`]), so everything that reads the current span keeps working: tracing-opentelemetry
+//! parents `#[instrument]` spans under it, `Context::current().span()` can add attributes and
+//! events to it, and the propagators inject its ids. Ending it pushes the record into the
+//! pipeline's queue: a move into a lock-free slot.
+//!
+//! init uses a recorder only when tracebridge's pipeline and the built-in samplers are all that
+//! reads the layers' spans: with Sentry's span processor installed (`SENTRY_TRACES_SAMPLE_RATE`
+//! above 0) the layers keep creating SDK spans, which that processor turns into transactions.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use opentelemetry::trace::{
+    Event, Link, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags,
+};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::trace::{
+    IdGenerator, RandomIdGenerator, SamplingDecision, ShouldSample, SpanLimits,
+};
+
+use super::queue::Queue;
+use super::record::{Attrs, SpanRecord};
+use super::Finished;
+
+/// Starts the layers' spans as [`SpanRecord`]s and sends the ended ones to the pipeline.
+pub(crate) struct Recorder {
+    sampler: Box<dyn ShouldSample>,
+    /// Whether the sampler may read the span's attributes (one given through
+    /// `Builder::sampler`): they are then converted for it. The samplers `OTEL_TRACES_SAMPLER`
+    /// names never read them.
+    sampler_reads_attributes: bool,
+    ids: RandomIdGenerator,
+    limits: SpanLimits,
+    /// Where ended, sampled records go; `None` (no OTLP endpoint) discards them.
+    sink: Option<Arc<Queue<Finished>>>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("sampler_reads_attributes", &self.sampler_reads_attributes)
+            .field("limits", &self.limits)
+            .field("export", &self.sink.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recorder {
+    pub(crate) fn new(
+        sampler: Box<dyn ShouldSample>,
+        sampler_reads_attributes: bool,
+        limits: SpanLimits,
+        sink: Option<Arc<Queue<Finished>>>,
+    ) -> Self {
+        Recorder {
+            sampler,
+            sampler_reads_attributes,
+            ids: RandomIdGenerator::default(),
+            limits,
+            sink,
+        }
+    }
+
+    /// Starts a span under `parent`; returns `parent` with it as the active span.
+    pub(crate) fn start(
+        &self,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        mut attrs: Attrs,
+        mut links: Vec<Link>,
+        parent: &Context,
+    ) -> Context {
+        if parent.is_telemetry_suppressed() {
+            return parent.with_span(RecordSpan::empty(SpanContext::empty_context()));
+        }
+        let span_id = self.ids.new_span_id();
+        let parent_span = parent.span();
+        let psc = parent_span.span_context();
+        let has_parent = parent.has_active_span();
+        let trace_id = if has_parent {
+            psc.trace_id()
+        } else {
+            self.ids.new_trace_id()
+        };
+        let result = if self.sampler_reads_attributes {
+            let kvs = attrs.to_key_values();
+            self.sampler
+                .should_sample(Some(parent), trace_id, &name, &kind, &kvs, &links)
+        } else {
+            self.sampler
+                .should_sample(Some(parent), trace_id, &name, &kind, &[], &links)
+        };
+        let flags = psc.trace_flags();
+        let sampled = match result.decision {
+            SamplingDecision::Drop => {
+                let sc = SpanContext::new(
+                    trace_id,
+                    span_id,
+                    TraceFlags::default(),
+                    false,
+                    result.trace_state,
+                );
+                return parent.with_span(RecordSpan::empty(sc));
+            }
+            SamplingDecision::RecordAndSample => true,
+            SamplingDecision::RecordOnly => false,
+        };
+        let sc = SpanContext::new(
+            trace_id,
+            span_id,
+            flags.with_sampled(sampled),
+            false,
+            result.trace_state,
+        );
+        // The SDK's order: the builder's attributes, then the sampler's; then the limit.
+        for kv in result.attributes {
+            attrs.push(kv);
+        }
+        let max_attributes = self.limits.max_attributes_per_span as usize;
+        let dropped_attributes = attrs.len().saturating_sub(max_attributes) as u32;
+        attrs.truncate(max_attributes);
+        let max_links = self.limits.max_links_per_span as usize;
+        let dropped_links = links.len().saturating_sub(max_links) as u32;
+        links.truncate(max_links);
+        let max_link_attributes = self.limits.max_attributes_per_link as usize;
+        for link in &mut links {
+            link.dropped_attributes_count =
+                link.attributes.len().saturating_sub(max_link_attributes) as u32;
+            link.attributes.truncate(max_link_attributes);
+        }
+        let start = opentelemetry::time::now();
+        let record = SpanRecord {
+            span_context: sc.clone(),
+            parent_span_id: psc.span_id(),
+            parent_is_remote: psc.is_valid() && psc.is_remote(),
+            kind,
+            name,
+            start,
+            end: start,
+            attrs,
+            dropped_attributes,
+            events: Vec::new(),
+            dropped_events: 0,
+            links,
+            dropped_links,
+            status: Status::Unset,
+        };
+        parent.with_span(RecordSpan {
+            span_context: sc,
+            record: Some(record),
+            limits: self.limits,
+            sink: self.sink.clone(),
+        })
+    }
+}
+
+/// A layer's span while it runs: the OpenTelemetry API's view of a [`SpanRecord`]. Recording
+/// follows the SDK's `Span` (limits, status order, "ended once"); ending it sends the record to
+/// the pipeline (sampled spans only, as the SDK's batch processor).
+pub(crate) struct RecordSpan {
+    span_context: SpanContext,
+    /// `None` when not recording, or once ended.
+    record: Option<SpanRecord>,
+    limits: SpanLimits,
+    sink: Option<Arc<Queue<Finished>>>,
+}
+
+impl RecordSpan {
+    fn empty(span_context: SpanContext) -> Self {
+        RecordSpan {
+            span_context,
+            record: None,
+            limits: SpanLimits::default(),
+            sink: None,
+        }
+    }
+}
+
+impl opentelemetry::trace::Span for RecordSpan {
+    fn add_event_with_timestamp<T>(
+        &mut self,
+        name: T,
+        timestamp: SystemTime,
+        mut attributes: Vec<KeyValue>,
+    ) where
+        T: Into<Cow<'static, str>>,
+    {
+        let Some(record) = &mut self.record else {
+            return;
+        };
+        if record.events.len() < self.limits.max_events_per_span as usize {
+            let max = self.limits.max_attributes_per_event as usize;
+            let dropped = attributes.len().saturating_sub(max) as u32;
+            attributes.truncate(max);
+            record
+                .events
+                .push(Event::new(name, timestamp, attributes, dropped));
+        } else {
+            record.dropped_events += 1;
+        }
+    }
+
+    fn span_context(&self) -> &SpanContext {
+        &self.span_context
+    }
+
+    fn is_recording(&self) -> bool {
+        self.record.is_some()
+    }
+
+    fn set_attribute(&mut self, attribute: KeyValue) {
+        let Some(record) = &mut self.record else {
+            return;
+        };
+        if record.attrs.len() < self.limits.max_attributes_per_span as usize {
+            record.attrs.push(attribute);
+        } else {
+            record.dropped_attributes += 1;
+        }
+    }
+
+    fn set_status(&mut self, status: Status) {
+        if let Some(record) = &mut self.record {
+            // Ok > Error > Unset, as the SDK.
+            if status > record.status {
+                record.status = status;
+            }
+        }
+    }
+
+    fn update_name<T>(&mut self, new_name: T)
+    where
+        T: Into<Cow<'static, str>>,
+    {
+        if let Some(record) = &mut self.record {
+            record.name = new_name.into();
+        }
+    }
+
+    fn add_link(&mut self, span_context: SpanContext, mut attributes: Vec<KeyValue>) {
+        let Some(record) = &mut self.record else {
+            return;
+        };
+        if record.links.len() < self.limits.max_links_per_span as usize {
+            let max = self.limits.max_attributes_per_link as usize;
+            let dropped = attributes.len().saturating_sub(max) as u32;
+            attributes.truncate(max);
+            record
+                .links
+                .push(Link::new(span_context, attributes, dropped));
+        } else {
+            record.dropped_links += 1;
+        }
+    }
+
+    fn end_with_timestamp(&mut self, timestamp: SystemTime) {
+        let Some(mut record) = self.record.take() else {
+            return;
+        };
+        if !record.span_context.is_sampled() {
+            return;
+        }
+        if let Some(sink) = self.sink.as_ref().filter(|q| !q.is_closed()) {
+            record.end = timestamp;
+            sink.push(Finished::Record(record));
+        }
+    }
+}
+
+impl Drop for RecordSpan {
+    /// A span dropped without `end` ends now, as the SDK's.
+    fn drop(&mut self) {
+        if self.record.is_some() {
+            opentelemetry::trace::Span::end(self);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The recorder against the OpenTelemetry SDK it replaces: the same inputs through
+    //! `SdkTracer::build_with_context` + the SDK's `Span` and through [`Recorder`] give the same
+    //! `SpanData` (ids the SDK draws at random and timestamps aside), for sampling decisions,
+    //! trace state, parents, limits, status order, events, links and ending twice.
+
+    use std::str::FromStr;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use opentelemetry::trace::{
+        SpanBuilder, SpanId, TraceId, TraceState, Tracer as _, TracerProvider as _,
+    };
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SpanData};
+
+    use super::*;
+    use crate::propagation::DebugSampler;
+
+    fn limits() -> SpanLimits {
+        let mut l = SpanLimits::default();
+        l.max_attributes_per_span = 4;
+        l.max_events_per_span = 1;
+        l.max_links_per_span = 1;
+        l.max_attributes_per_event = 1;
+        l.max_attributes_per_link = 1;
+        l
+    }
+
+    struct Both {
+        provider: SdkTracerProvider,
+        exporter: InMemorySpanExporter,
+        recorder: Recorder,
+        queue: Arc<Queue<Finished>>,
+    }
+
+    fn both(sampler: Sampler) -> Both {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .with_sampler(DebugSampler(sampler.clone()))
+            .with_span_limits(limits())
+            .build();
+        let queue = Arc::new(Queue::new(16, 16));
+        let recorder = Recorder::new(
+            Box::new(DebugSampler(sampler)),
+            false,
+            limits(),
+            Some(queue.clone()),
+        );
+        Both {
+            provider,
+            exporter,
+            recorder,
+            queue,
+        }
+    }
+
+    fn attrs() -> Attrs {
+        let mut a = Attrs::with_capacity(5, 16);
+        a.push_static("http.request.method", "GET");
+        a.push_str("url.path", "/users/7");
+        a.push_i64("server.port", 8080);
+        a.push_str("user_agent.original", "ua/1");
+        a.push(KeyValue::new("over.the.limit", true));
+        a
+    }
+
+    fn remote_parent(flags: TraceFlags, state: &str) -> Context {
+        Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from(0x4bf92f3577b34da6a3ce929d0e0e4736),
+            SpanId::from(0x00f067aa0ba902b7),
+            flags,
+            true,
+            TraceState::from_str(state).unwrap(),
+        ))
+    }
+
+    /// The same span through both; returns what each exported (`None`: nothing) and the span
+    /// context each put in the returned context.
+    fn run(
+        b: &Both,
+        parent: &Context,
+        links: Vec<Link>,
+        script: impl Fn(&Context),
+    ) -> [(Option<SpanData>, SpanContext); 2] {
+        let tracer = b.provider.tracer(crate::pipeline::TRACER_NAME);
+        let mut builder = SpanBuilder::from_name("GET /users/{id}")
+            .with_kind(SpanKind::Server)
+            .with_attributes(attrs().to_key_values());
+        if !links.is_empty() {
+            builder = builder.with_links(links.clone());
+        }
+        let cx = parent.with_span(tracer.build_with_context(builder, parent));
+        script(&cx);
+        let sdk_sc = cx.span().span_context().clone();
+        cx.span().end();
+        cx.span().end();
+        let mut sdk = b.exporter.get_finished_spans().unwrap();
+        b.exporter.reset();
+        assert!(sdk.len() <= 1);
+
+        let cx = b.recorder.start(
+            "GET /users/{id}".into(),
+            SpanKind::Server,
+            attrs(),
+            links,
+            parent,
+        );
+        script(&cx);
+        let ours_sc = cx.span().span_context().clone();
+        cx.span().end();
+        cx.span().end();
+        drop(cx);
+        let mut got = Vec::new();
+        b.queue.pop_into(&mut got, 16);
+        assert!(got.len() <= 1, "one span ended twice is exported once");
+        let ours = got.pop().map(|f| match f {
+            Finished::Record(r) => r.to_span_data(crate::pipeline::tracer_scope()),
+            Finished::Sdk(_) => panic!("the recorder queued an SDK span"),
+        });
+        [(sdk.pop(), sdk_sc), (ours, ours_sc)]
+    }
+
+    /// Random ids and clock readings out, everything else kept.
+    fn normalized(mut span: SpanData, keep_trace_id: bool) -> SpanData {
+        let sc = &span.span_context;
+        let trace_id = if keep_trace_id {
+            sc.trace_id()
+        } else {
+            TraceId::INVALID
+        };
+        span.span_context = SpanContext::new(
+            trace_id,
+            SpanId::INVALID,
+            sc.trace_flags(),
+            sc.is_remote(),
+            sc.trace_state().clone(),
+        );
+        span.start_time = UNIX_EPOCH;
+        span.end_time = UNIX_EPOCH;
+        span
+    }
+
+    fn script(cx: &Context) {
+        let span = cx.span();
+        span.set_attribute(KeyValue::new("late", 1_i64)); // over the limit: counted
+        span.set_status(Status::error("boom"));
+        span.set_status(Status::Unset); // lower: ignored
+        span.add_event_with_timestamp(
+            "first",
+            UNIX_EPOCH + Duration::from_secs(5),
+            vec![KeyValue::new("a", 1_i64), KeyValue::new("b", 2_i64)],
+        );
+        span.add_event("second, over the limit", vec![]);
+        span.add_link(
+            SpanContext::new(
+                TraceId::from(7),
+                SpanId::from(8),
+                TraceFlags::SAMPLED,
+                true,
+                TraceState::default(),
+            ),
+            vec![],
+        );
+        span.update_name("renamed");
+    }
+
+    #[test]
+    fn a_sampled_remote_parent_gives_the_sdks_span() {
+        let b = both(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
+        let parent = remote_parent(TraceFlags::SAMPLED, "vendor=abc");
+        let link = Link::new(
+            SpanContext::new(
+                TraceId::from(1),
+                SpanId::from(2),
+                TraceFlags::SAMPLED,
+                true,
+                TraceState::default(),
+            ),
+            vec![KeyValue::new("x", 1_i64), KeyValue::new("y", 2_i64)],
+            0,
+        );
+        let [(sdk, sdk_sc), (ours, ours_sc)] = run(&b, &parent, vec![link.clone(), link], script);
+        let (sdk, ours) = (sdk.expect("sdk span"), ours.expect("record"));
+        assert_eq!(ours.parent_span_id, SpanId::from(0x00f067aa0ba902b7));
+        assert!(ours.parent_span_is_remote);
+        assert_eq!(ours.dropped_attributes_count, 2);
+        assert_eq!(ours.events.dropped_count, 1);
+        assert_eq!(ours.links.dropped_count, 2);
+        assert_eq!(ours.status, Status::error("boom"));
+        assert_eq!(ours.name, "renamed");
+        assert_eq!(normalized(ours, true), normalized(sdk, true));
+        assert_eq!(ours_sc.trace_id(), sdk_sc.trace_id());
+        assert_eq!(ours_sc.trace_flags(), sdk_sc.trace_flags());
+        assert_eq!(ours_sc.trace_state(), sdk_sc.trace_state());
+        assert!(!ours_sc.is_remote());
+        assert_ne!(ours_sc.span_id(), SpanId::INVALID);
+    }
+
+    #[test]
+    fn a_new_trace_gets_a_new_trace_id_and_no_parent() {
+        let b = both(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
+        let [(sdk, _), (ours, ours_sc)] = run(&b, &Context::new(), vec![], |_| {});
+        let (sdk, ours) = (sdk.expect("sdk span"), ours.expect("record"));
+        assert_ne!(ours_sc.trace_id(), TraceId::INVALID);
+        assert_eq!(ours.parent_span_id, SpanId::INVALID);
+        assert!(!ours.parent_span_is_remote);
+        assert_eq!(ours.status, Status::Unset);
+        assert_eq!(normalized(ours, false), normalized(sdk, false));
+    }
+
+    #[test]
+    fn an_unsampled_parent_records_nothing_and_keeps_the_trace() {
+        let b = both(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
+        let parent = remote_parent(TraceFlags::default(), "k=v");
+        let [(sdk, sdk_sc), (ours, ours_sc)] = run(&b, &parent, vec![], script);
+        assert!(sdk.is_none() && ours.is_none());
+        assert_eq!(ours_sc.trace_id(), sdk_sc.trace_id());
+        assert!(!ours_sc.is_sampled() && !sdk_sc.is_sampled());
+        assert_eq!(ours_sc.trace_state(), sdk_sc.trace_state());
+        assert_ne!(ours_sc.span_id(), SpanId::INVALID);
+    }
+
+    #[test]
+    fn a_sampler_that_samples_nothing_is_obeyed_and_a_debug_id_overrides_it() {
+        let b = both(Sampler::AlwaysOff);
+        let [(sdk, _), (ours, _)] = run(&b, &Context::new(), vec![], |_| {});
+        assert!(sdk.is_none() && ours.is_none());
+        // `jaeger-debug-id` on the incoming context: sampled whatever the sampler says.
+        let mut headers = http::HeaderMap::new();
+        headers.insert("jaeger-debug-id", "dbg-1".parse().unwrap());
+        let debug = crate::propagation::Propagator::default().extract(&headers);
+        let [(sdk, _), (ours, _)] = run(&b, &debug, vec![], |_| {});
+        let (sdk, ours) = (sdk.expect("sdk span"), ours.expect("record"));
+        assert_eq!(normalized(ours, false), normalized(sdk, false));
+    }
+
+    #[test]
+    fn spans_ending_after_shutdown_are_discarded() {
+        let b = both(Sampler::AlwaysOn);
+        b.queue.stop();
+        let cx = b.recorder.start(
+            "late".into(),
+            SpanKind::Client,
+            Attrs::default(),
+            vec![],
+            &Context::new(),
+        );
+        cx.span().end();
+        assert_eq!(b.queue.len(), 0);
+        assert_eq!(b.queue.dropped(), 0);
+    }
+}
