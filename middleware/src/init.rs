@@ -80,7 +80,7 @@ use tracing_subscriber::{Layer, Registry};
 
 use crate::config::{Config, Endpoint, Protocol};
 use crate::global::Settings;
-use crate::pipeline::recorder::Recorder;
+use crate::pipeline::recorder::{RecordTracer, Recorder};
 use crate::pipeline::Pipeline;
 use crate::propagation::{DscConfig, Propagator};
 use crate::ConfigError;
@@ -396,7 +396,14 @@ impl Builder {
         opentelemetry::global::set_tracer_provider(provider.clone());
 
         // 4. The subscriber (or, for `build`, the layers handed to the application).
-        telemetry_layers(&mut layers, &provider, span_filter, sentry.is_some());
+        let recorder = recorder.map(Arc::new);
+        telemetry_layers(
+            &mut layers,
+            &provider,
+            recorder.clone(),
+            span_filter,
+            sentry.is_some(),
+        );
         subscriber(layers, true);
 
         match &cfg.endpoint {
@@ -419,7 +426,7 @@ impl Builder {
             jaeger_ui_url,
             sensitive_headers: sensitive,
             tracer: Some(provider.tracer(crate::pipeline::TRACER_NAME)),
-            recorder: recorder.map(|r| crate::global::SpanRecorder(Arc::new(r))),
+            recorder: recorder.map(crate::global::SpanRecorder),
         });
 
         Ok(Guard {
@@ -530,13 +537,13 @@ struct Provider {
     provider: SdkTracerProvider,
     /// tracebridge's export pipeline, when an endpoint is set.
     pipeline: Option<Pipeline>,
-    /// The layers' span recorder, unless Sentry's span processor must see their spans.
+    /// The span recorder, unless Sentry's span processor must see the spans.
     recorder: Option<Recorder>,
 }
 
 /// The tracer provider: sampler, resource, and — when an endpoint is set — tracebridge's span
 /// pipeline ([`crate::pipeline`]); Sentry's span processor when `sentry_processor`, else the
-/// recorder that writes the layers' spans straight into the pipeline (same sampler, span
+/// recorder that writes the layers' and the `tracing` spans straight into the pipeline (same sampler, span
 /// limits from the same `OTEL_SPAN_*_COUNT_LIMIT` variables the SDK reads).
 fn build_provider(
     cfg: &Config,
@@ -591,22 +598,28 @@ fn build_provider(
     })
 }
 
-/// tracebridge's layers after the log layer: tracing-opentelemetry on tracebridge's provider,
-/// and Sentry's event and breadcrumb layers when Sentry is on.
+/// tracebridge's layers after the log layer: tracing-opentelemetry on tracebridge's recorder
+/// (or, when Sentry's span processor must see the spans, on tracebridge's SDK provider), and
+/// Sentry's event and breadcrumb layers when Sentry is on.
 fn telemetry_layers<S>(
     layers: &mut Vec<BoxedLayer<S>>,
     provider: &SdkTracerProvider,
+    recorder: Option<Arc<Recorder>>,
     span_filter: EnvFilter,
     sentry: bool,
 ) where
     S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
 {
-    layers.push(
-        tracing_opentelemetry::layer()
+    layers.push(match recorder {
+        Some(recorder) => tracing_opentelemetry::layer()
+            .with_tracer(RecordTracer(recorder))
+            .with_filter(span_filter)
+            .boxed(),
+        None => tracing_opentelemetry::layer()
             .with_tracer(provider.tracer(crate::pipeline::TRACER_NAME))
             .with_filter(span_filter)
             .boxed(),
-    );
+    });
     if sentry {
         // No SpanLayer: Sentry transactions come from SentrySpanProcessor, so a `tracing`
         // span is not sent twice. ERROR events become Sentry events; INFO/WARN breadcrumbs.

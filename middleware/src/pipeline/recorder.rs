@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use opentelemetry::trace::{
-    Event, Link, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags,
+    Event, Link, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags,
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{
@@ -76,12 +76,55 @@ impl Recorder {
         &self,
         name: Cow<'static, str>,
         kind: SpanKind,
-        mut attrs: Attrs,
-        mut links: Vec<Link>,
+        attrs: Attrs,
+        links: Vec<Link>,
         parent: &Context,
     ) -> Context {
+        parent.with_span(self.start_span(name, kind, attrs, links, None, Vec::new(), parent))
+    }
+
+    /// Starts a span from an OpenTelemetry `SpanBuilder` (tracing-opentelemetry's spans, through
+    /// [`RecordTracer`]), as `SdkTracer::build_with_context` reads it: name, kind (default
+    /// INTERNAL), attributes, links, events, start time.
+    pub(crate) fn build(&self, builder: SpanBuilder, parent: &Context) -> RecordSpan {
+        let SpanBuilder {
+            span_kind,
+            name,
+            start_time,
+            attributes,
+            events,
+            links,
+            ..
+        } = builder;
+        let attributes = attributes.unwrap_or_default();
+        let mut attrs = Attrs::with_capacity(attributes.len(), 0);
+        for kv in attributes {
+            attrs.push(kv);
+        }
+        self.start_span(
+            name,
+            span_kind.unwrap_or(SpanKind::Internal),
+            attrs,
+            links.unwrap_or_default(),
+            start_time,
+            events.unwrap_or_default(),
+            parent,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start_span(
+        &self,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        mut attrs: Attrs,
+        mut links: Vec<Link>,
+        start_time: Option<SystemTime>,
+        mut events: Vec<Event>,
+        parent: &Context,
+    ) -> RecordSpan {
         if parent.is_telemetry_suppressed() {
-            return parent.with_span(RecordSpan::empty(SpanContext::empty_context()));
+            return RecordSpan::empty(SpanContext::empty_context());
         }
         let span_id = self.ids.new_span_id();
         let parent_span = parent.span();
@@ -110,7 +153,7 @@ impl Recorder {
                     false,
                     result.trace_state,
                 );
-                return parent.with_span(RecordSpan::empty(sc));
+                return RecordSpan::empty(sc);
             }
             SamplingDecision::RecordAndSample => true,
             SamplingDecision::RecordOnly => false,
@@ -122,7 +165,7 @@ impl Recorder {
             false,
             result.trace_state,
         );
-        // The SDK's order: the builder's attributes, then the sampler's; then the limit.
+        // The SDK's order: the builder's attributes, then the sampler's; then the limits.
         for kv in result.attributes {
             attrs.push(kv);
         }
@@ -138,7 +181,16 @@ impl Recorder {
                 link.attributes.len().saturating_sub(max_link_attributes) as u32;
             link.attributes.truncate(max_link_attributes);
         }
-        let start = opentelemetry::time::now();
+        let max_events = self.limits.max_events_per_span as usize;
+        let dropped_events = events.len().saturating_sub(max_events) as u32;
+        events.truncate(max_events);
+        let max_event_attributes = self.limits.max_attributes_per_event as usize;
+        for event in &mut events {
+            event.dropped_attributes_count =
+                event.attributes.len().saturating_sub(max_event_attributes) as u32;
+            event.attributes.truncate(max_event_attributes);
+        }
+        let start = start_time.unwrap_or_else(opentelemetry::time::now);
         let record = SpanRecord {
             span_context: sc.clone(),
             parent_span_id: psc.span_id(),
@@ -149,18 +201,33 @@ impl Recorder {
             end: start,
             attrs,
             dropped_attributes,
-            events: Vec::new(),
-            dropped_events: 0,
+            events,
+            dropped_events,
             links,
             dropped_links,
             status: Status::Unset,
         };
-        parent.with_span(RecordSpan {
+        RecordSpan {
             span_context: sc,
             record: Some(record),
             limits: self.limits,
             sink: self.sink.clone(),
-        })
+        }
+    }
+}
+
+/// tracebridge's tracer for tracing-opentelemetry: the application's `tracing` spans
+/// (`#[instrument]`) become [`SpanRecord`]s too. tracing-opentelemetry keeps doing everything
+/// else (fields as attributes, events, context activation, `OpenTelemetrySpanExt`); only the
+/// span it starts is ours instead of the SDK's.
+#[derive(Clone, Debug)]
+pub(crate) struct RecordTracer(pub(crate) Arc<Recorder>);
+
+impl opentelemetry::trace::Tracer for RecordTracer {
+    type Span = RecordSpan;
+
+    fn build_with_context(&self, builder: SpanBuilder, parent_cx: &Context) -> RecordSpan {
+        self.0.build(builder, parent_cx)
     }
 }
 
@@ -322,17 +389,21 @@ mod tests {
     }
 
     fn both(sampler: Sampler) -> Both {
+        both_with(sampler, limits())
+    }
+
+    fn both_with(sampler: Sampler, limits: SpanLimits) -> Both {
         let exporter = InMemorySpanExporter::default();
         let provider = SdkTracerProvider::builder()
             .with_simple_exporter(exporter.clone())
             .with_sampler(DebugSampler(sampler.clone()))
-            .with_span_limits(limits())
+            .with_span_limits(limits)
             .build();
         let queue = Arc::new(Queue::new(16, 16));
         let recorder = Recorder::new(
             Box::new(DebugSampler(sampler)),
             false,
-            limits(),
+            limits,
             Some(queue.clone()),
         );
         Both {
@@ -537,5 +608,120 @@ mod tests {
         cx.span().end();
         assert_eq!(b.queue.len(), 0);
         assert_eq!(b.queue.dropped(), 0);
+    }
+
+    /// What `work` makes, through tracing-opentelemetry with `tracer`, as the SDK's `SpanData`
+    /// (records converted), ids replaced by their order of ending and clock readings cleared.
+    fn tracing_spans<T>(tracer: T, read: impl FnOnce() -> Vec<SpanData>) -> Vec<SpanData>
+    where
+        T: opentelemetry::trace::Tracer + Send + Sync + 'static,
+        T::Span: Send + Sync,
+    {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer));
+        tracing::subscriber::with_default(subscriber, work);
+        let mut spans = read();
+        let ids: Vec<SpanId> = spans.iter().map(|s| s.span_context.span_id()).collect();
+        let index = |id: SpanId| match ids.iter().position(|i| *i == id) {
+            Some(i) => SpanId::from(i as u64 + 1),
+            None => id, // the remote parent
+        };
+        for span in &mut spans {
+            span.parent_span_id = index(span.parent_span_id);
+            let sc = &span.span_context;
+            span.span_context = SpanContext::new(
+                sc.trace_id(),
+                index(sc.span_id()),
+                sc.trace_flags(),
+                sc.is_remote(),
+                sc.trace_state().clone(),
+            );
+            span.start_time = UNIX_EPOCH;
+            span.end_time = UNIX_EPOCH;
+            for event in &mut span.events.events {
+                event.timestamp = UNIX_EPOCH;
+            }
+            for kv in &mut span.attributes {
+                if kv.key.as_str() == "busy_ns" || kv.key.as_str() == "idle_ns" {
+                    kv.value = opentelemetry::Value::I64(0);
+                }
+            }
+        }
+        spans
+    }
+
+    /// A request's worth of `tracing`: a span continued from a remote parent through
+    /// `OpenTelemetrySpanExt`, a nested `#[instrument]`-like span with an event and an error
+    /// event, an attribute set late, an event added through the OpenTelemetry API.
+    fn work() {
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        let root = tracing::info_span!(
+            "request",
+            user.id = 7,
+            otel.kind = "server",
+            fail = tracing::field::Empty
+        );
+        let _ = root.set_parent(remote_parent(TraceFlags::SAMPLED, "vendor=abc"));
+        root.in_scope(|| {
+            let child = tracing::info_span!("trace3", step = "work");
+            child.in_scope(|| {
+                tracing::info!(step = "done", "trace3 finished");
+                tracing::error!(code = 13, "it failed");
+            });
+            drop(child);
+            root.record("fail", "c");
+            root.set_attribute("late", 5_i64);
+            Context::current()
+                .span()
+                .add_event("api event", vec![KeyValue::new("k", "v")]);
+        });
+        let unrelated = tracing::info_span!(parent: None, "a new trace");
+        unrelated.in_scope(|| tracing::warn!("alone"));
+    }
+
+    #[test]
+    fn tracing_spans_through_the_record_tracer_equal_the_sdks() {
+        let b = both_with(
+            Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+            SpanLimits::default(),
+        );
+        let sdk = tracing_spans(b.provider.tracer(crate::pipeline::TRACER_NAME), || {
+            b.exporter.get_finished_spans().unwrap()
+        });
+        let queue = b.queue.clone();
+        let ours = tracing_spans(RecordTracer(Arc::new(b.recorder)), move || {
+            let mut got = Vec::new();
+            queue.pop_into(&mut got, 16);
+            got.into_iter()
+                .map(|f| match f {
+                    Finished::Record(r) => r.to_span_data(crate::pipeline::tracer_scope()),
+                    Finished::Sdk(_) => panic!("an SDK span in the recorder's queue"),
+                })
+                .collect()
+        });
+        assert_eq!(ours.len(), 3);
+        let names: Vec<&str> = ours.iter().map(|s| s.name.as_ref()).collect();
+        assert_eq!(names, ["trace3", "a new trace", "request"]); // in the order they end
+        // The new trace's id is random in both: compare it apart.
+        let (mut ours, mut sdk) = (ours, sdk);
+        let (our_new, sdk_new) = (ours.remove(1), sdk.remove(1));
+        assert_ne!(
+            our_new.span_context.trace_id(),
+            TraceId::from(0x4bf92f3577b34da6a3ce929d0e0e4736)
+        );
+        assert_eq!(normalized(our_new, false), normalized(sdk_new, false));
+        assert_eq!(ours, sdk);
+        // And what they are (so a shared mistake cannot pass): parents, kinds, status, events.
+        assert_eq!(ours[0].parent_span_id, SpanId::from(3)); // `request`, third to end
+        assert_eq!(ours[1].parent_span_id, SpanId::from(0x00f067aa0ba902b7));
+        assert!(ours[1].parent_span_is_remote);
+        assert_eq!(ours[1].span_kind, SpanKind::Server);
+        assert_eq!(ours[0].status, Status::error(""));
+        let events: Vec<&str> = ours[0].events.iter().map(|e| e.name.as_ref()).collect();
+        assert_eq!(events, ["trace3 finished", "it failed"]);
+        assert!(ours[1].attributes.contains(&KeyValue::new("late", 5_i64)));
+        assert!(ours[1].attributes.contains(&KeyValue::new("fail", "c")));
+        assert_eq!(ours[1].events[0].name, "api event");
     }
 }
