@@ -676,6 +676,10 @@ mod tests {
                 .span()
                 .add_event("api event", vec![KeyValue::new("k", "v")]);
         });
+        // Never entered: its event waits in tracing-opentelemetry's builder until it closes.
+        let pending = tracing::info_span!(parent: &root, "pending");
+        tracing::info!(parent: &pending, n = 1, "before start");
+        drop(pending);
         let unrelated = tracing::info_span!(parent: None, "a new trace");
         unrelated.in_scope(|| tracing::warn!("alone"));
     }
@@ -700,12 +704,12 @@ mod tests {
                 })
                 .collect()
         });
-        assert_eq!(ours.len(), 3);
+        assert_eq!(ours.len(), 4);
         let names: Vec<&str> = ours.iter().map(|s| s.name.as_ref()).collect();
-        assert_eq!(names, ["trace3", "a new trace", "request"]); // in the order they end
-        // The new trace's id is random in both: compare it apart.
+        assert_eq!(names, ["trace3", "pending", "a new trace", "request"]); // in the order they end
+                                                                            // The new trace's id is random in both: compare it apart.
         let (mut ours, mut sdk) = (ours, sdk);
-        let (our_new, sdk_new) = (ours.remove(1), sdk.remove(1));
+        let (our_new, sdk_new) = (ours.remove(2), sdk.remove(2));
         assert_ne!(
             our_new.span_context.trace_id(),
             TraceId::from(0x4bf92f3577b34da6a3ce929d0e0e4736)
@@ -713,15 +717,17 @@ mod tests {
         assert_eq!(normalized(our_new, false), normalized(sdk_new, false));
         assert_eq!(ours, sdk);
         // And what they are (so a shared mistake cannot pass): parents, kinds, status, events.
-        assert_eq!(ours[0].parent_span_id, SpanId::from(3)); // `request`, third to end
-        assert_eq!(ours[1].parent_span_id, SpanId::from(0x00f067aa0ba902b7));
-        assert!(ours[1].parent_span_is_remote);
-        assert_eq!(ours[1].span_kind, SpanKind::Server);
+        assert_eq!(ours[0].parent_span_id, SpanId::from(4)); // `request`, the last to end
+        assert_eq!(ours[1].parent_span_id, SpanId::from(4));
+        assert_eq!(ours[1].events[0].name, "before start");
+        assert_eq!(ours[2].parent_span_id, SpanId::from(0x00f067aa0ba902b7));
+        assert!(ours[2].parent_span_is_remote);
+        assert_eq!(ours[2].span_kind, SpanKind::Server);
         assert_eq!(ours[0].status, Status::error(""));
         let events: Vec<&str> = ours[0].events.iter().map(|e| e.name.as_ref()).collect();
         assert_eq!(events, ["trace3 finished", "it failed"]);
-        assert!(ours[1].attributes.contains(&KeyValue::new("late", 5_i64)));
-        assert!(ours[1].attributes.contains(&KeyValue::new("fail", "c")));
-        assert_eq!(ours[1].events[0].name, "api event");
+        assert!(ours[2].attributes.contains(&KeyValue::new("late", 5_i64)));
+        assert!(ours[2].attributes.contains(&KeyValue::new("fail", "c")));
+        assert_eq!(ours[2].events[0].name, "api event");
     }
 }
