@@ -372,13 +372,13 @@ mod tests {
     use crate::propagation::DebugSampler;
 
     fn limits() -> SpanLimits {
-        let mut l = SpanLimits::default();
-        l.max_attributes_per_span = 4;
-        l.max_events_per_span = 1;
-        l.max_links_per_span = 1;
-        l.max_attributes_per_event = 1;
-        l.max_attributes_per_link = 1;
-        l
+        SpanLimits {
+            max_attributes_per_span: 4,
+            max_events_per_span: 1,
+            max_links_per_span: 1,
+            max_attributes_per_event: 1,
+            max_attributes_per_link: 1,
+        }
     }
 
     struct Both {
