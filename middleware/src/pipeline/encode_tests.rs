@@ -770,7 +770,7 @@ proptest! {
             } else {
                 span.instrumentation_scope = scopes[scope].clone();
                 as_sdk.push(span.clone());
-                mixed.push(super::Finished::Sdk(span));
+                mixed.push(super::Finished::Sdk(Box::new(span)));
             }
         }
         let mut encoder = Encoder::new(&resource).with_own_scope(own);

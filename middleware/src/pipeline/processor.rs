@@ -29,7 +29,7 @@ impl SpanProcessor for QueueProcessor {
     fn on_end(&self, span: SpanData) {
         // As the SDK's batch processor: recorded but unsampled spans are not exported.
         if span.span_context.is_sampled() {
-            self.queue.push(Finished::Sdk(span));
+            self.queue.push(Finished::Sdk(Box::new(span)));
         }
     }
 
