@@ -54,6 +54,9 @@ pub(crate) fn tracer_scope() -> InstrumentationScope {
 
 /// A finished span waiting for export.
 #[derive(Debug)]
+// The record is the common case, written on the request path: it stays inline (no allocation
+// per span); the rare SDK span is the boxed one.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Finished {
     /// A span of the OpenTelemetry SDK (the OpenTelemetry API, or every span when Sentry's span
     /// processor is installed). Boxed: the queue preallocates every slot (`OTEL_BSP_MAX_QUEUE_SIZE`
