@@ -393,10 +393,16 @@ impl Builder {
             });
         }
         opentelemetry::global::set_text_map_propagator(propagator.clone());
-        opentelemetry::global::set_tracer_provider(provider.clone());
+        // The OpenTelemetry API's spans: records when the recorder is on, else SDK spans.
+        let recorder = recorder.map(Arc::new);
+        match &recorder {
+            Some(recorder) => opentelemetry::global::set_tracer_provider(
+                crate::pipeline::recorder::RecordTracerProvider(recorder.clone()),
+            ),
+            None => opentelemetry::global::set_tracer_provider(provider.clone()),
+        }
 
         // 4. The subscriber (or, for `build`, the layers handed to the application).
-        let recorder = recorder.map(Arc::new);
         telemetry_layers(
             &mut layers,
             &provider,
@@ -612,7 +618,7 @@ fn telemetry_layers<S>(
 {
     layers.push(match recorder {
         Some(recorder) => tracing_opentelemetry::layer()
-            .with_tracer(RecordTracer(recorder))
+            .with_tracer(RecordTracer::new(recorder))
             .with_filter(span_filter)
             .boxed(),
         None => tracing_opentelemetry::layer()

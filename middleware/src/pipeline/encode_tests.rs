@@ -719,7 +719,7 @@ async fn bytes_equal_what_opentelemetry_otlp_posts() {
 
 /// `span` as the layers record it: string values copied into the text buffer, integers inline,
 /// everything else as the API's value.
-fn record_of(span: &SpanData) -> super::record::SpanRecord {
+fn record_of(span: &SpanData, scope: Option<InstrumentationScope>) -> super::record::SpanRecord {
     let mut attrs = super::record::Attrs::with_capacity(span.attributes.len(), 0);
     for kv in &span.attributes {
         match &kv.value {
@@ -729,6 +729,7 @@ fn record_of(span: &SpanData) -> super::record::SpanRecord {
         }
     }
     super::record::SpanRecord {
+        scope: scope.map(std::sync::Arc::new),
         span_context: span.span_context.clone(),
         parent_span_id: span.parent_span_id,
         parent_is_remote: span.parent_span_is_remote,
@@ -757,14 +758,15 @@ proptest! {
     fn records_encode_exactly_as_the_sdk_spans_they_replace(
         resource in arb_resource(),
         scopes in prop::collection::vec(arb_scope(), 3),
-        spans in prop::collection::vec((arb_span(), any::<bool>()), 0..6),
+        spans in prop::collection::vec((arb_span(), 0u8..3), 0..6),
     ) {
         let own = scopes[0].clone();
         let mut mixed = Vec::new();
         let mut as_sdk = Vec::new();
-        for ((mut span, scope), is_record) in spans {
-            if is_record {
-                let record = record_of(&span);
+        for ((mut span, scope), what) in spans {
+            // 0: an SDK span; 1: a record in the encoder's own scope; 2: a record with a scope.
+            if what > 0 {
+                let record = record_of(&span, (what == 2).then(|| scopes[scope].clone()));
                 as_sdk.push(record.to_span_data(own.clone()));
                 mixed.push(super::Finished::Record(record));
             } else {
@@ -791,7 +793,7 @@ fn a_record_encodes_to_opentelemetry_otlp_bytes() {
     span.attributes.push(KeyValue::new("ünïcode", "välüe"));
     span.attributes.push(KeyValue::new("neg", -1_i64));
     let scope = span.instrumentation_scope.clone();
-    let record = record_of(&span);
+    let record = record_of(&span, None);
     assert_eq!(
         record.to_span_data(scope.clone()).attributes,
         span.attributes

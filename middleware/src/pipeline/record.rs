@@ -17,6 +17,7 @@
 //! opentelemetry-proto.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use opentelemetry::trace::{Event, Link, SpanContext, SpanId, SpanKind, Status};
@@ -27,6 +28,9 @@ use super::encode::{AttrValue, SpanView};
 /// One finished span of tracebridge's layers.
 #[derive(Clone, Debug)]
 pub(crate) struct SpanRecord {
+    /// The instrumentation scope when it is not tracebridge's own (spans of an application's
+    /// `opentelemetry::global::tracer("…")`).
+    pub(crate) scope: Option<Arc<InstrumentationScope>>,
     pub(crate) span_context: SpanContext,
     pub(crate) parent_span_id: SpanId,
     pub(crate) parent_is_remote: bool,
@@ -134,9 +138,9 @@ impl Attrs {
 }
 
 impl SpanView for SpanRecord {
-    /// Records are the layers' spans: the encoder's own scope (tracebridge's tracer).
+    /// `None`: the encoder's own scope (tracebridge's tracer).
     fn scope(&self) -> Option<&InstrumentationScope> {
-        None
+        self.scope.as_deref()
     }
     fn span_context(&self) -> &SpanContext {
         &self.span_context
@@ -186,12 +190,14 @@ impl SpanView for SpanRecord {
 
 impl SpanRecord {
     /// The `SpanData` the OpenTelemetry SDK builds for the same span (tests: the encoder's
-    /// differential proof, and assertions that read spans in the SDK's form).
+    /// differential proof, and assertions that read spans in the SDK's form); `own_scope` is
+    /// the scope of a record without one.
     #[cfg(test)]
     pub(crate) fn to_span_data(
         &self,
-        scope: InstrumentationScope,
+        own_scope: InstrumentationScope,
     ) -> opentelemetry_sdk::trace::SpanData {
+        let scope = self.scope.as_deref().cloned().unwrap_or(own_scope);
         let mut events = opentelemetry_sdk::trace::SpanEvents::default();
         events.events = self.events.clone();
         events.dropped_count = self.dropped_events;

@@ -23,7 +23,7 @@ use std::time::SystemTime;
 use opentelemetry::trace::{
     Event, Link, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags,
 };
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{
     IdGenerator, RandomIdGenerator, SamplingDecision, ShouldSample, SpanLimits,
 };
@@ -80,13 +80,19 @@ impl Recorder {
         links: Vec<Link>,
         parent: &Context,
     ) -> Context {
-        parent.with_span(self.start_span(name, kind, attrs, links, None, Vec::new(), parent))
+        let span = self.start_span(None, name, kind, attrs, links, None, Vec::new(), parent);
+        parent.with_span(span)
     }
 
-    /// Starts a span from an OpenTelemetry `SpanBuilder` (tracing-opentelemetry's spans, through
-    /// [`RecordTracer`]), as `SdkTracer::build_with_context` reads it: name, kind (default
-    /// INTERNAL), attributes, links, events, start time.
-    pub(crate) fn build(&self, builder: SpanBuilder, parent: &Context) -> RecordSpan {
+    /// Starts a span from an OpenTelemetry `SpanBuilder` (tracing-opentelemetry's spans and the
+    /// OpenTelemetry API's, through [`RecordTracer`]), as `SdkTracer::build_with_context` reads
+    /// it: name, kind (default INTERNAL), attributes, links, events, start time.
+    pub(crate) fn build(
+        &self,
+        scope: Option<Arc<InstrumentationScope>>,
+        builder: SpanBuilder,
+        parent: &Context,
+    ) -> RecordSpan {
         let SpanBuilder {
             span_kind,
             name,
@@ -102,6 +108,7 @@ impl Recorder {
             attrs.push(kv);
         }
         self.start_span(
+            scope,
             name,
             span_kind.unwrap_or(SpanKind::Internal),
             attrs,
@@ -115,6 +122,7 @@ impl Recorder {
     #[allow(clippy::too_many_arguments)]
     fn start_span(
         &self,
+        scope: Option<Arc<InstrumentationScope>>,
         name: Cow<'static, str>,
         kind: SpanKind,
         mut attrs: Attrs,
@@ -192,6 +200,7 @@ impl Recorder {
         }
         let start = start_time.unwrap_or_else(opentelemetry::time::now);
         let record = SpanRecord {
+            scope,
             span_context: sc.clone(),
             parent_span_id: psc.span_id(),
             parent_is_remote: psc.is_valid() && psc.is_remote(),
@@ -216,18 +225,50 @@ impl Recorder {
     }
 }
 
-/// tracebridge's tracer for tracing-opentelemetry: the application's `tracing` spans
-/// (`#[instrument]`) become [`SpanRecord`]s too. tracing-opentelemetry keeps doing everything
-/// else (fields as attributes, events, context activation, `OpenTelemetrySpanExt`); only the
-/// span it starts is ours instead of the SDK's.
+/// tracebridge's tracer: the application's `tracing` spans (`#[instrument]`, through
+/// tracing-opentelemetry) and its OpenTelemetry API spans (`opentelemetry::global::tracer`,
+/// through [`RecordTracerProvider`]) become [`SpanRecord`]s too. tracing-opentelemetry keeps
+/// doing everything else (fields as attributes, events, context activation,
+/// `OpenTelemetrySpanExt`); only the span it starts is ours instead of the SDK's.
 #[derive(Clone, Debug)]
-pub(crate) struct RecordTracer(pub(crate) Arc<Recorder>);
+pub(crate) struct RecordTracer {
+    recorder: Arc<Recorder>,
+    /// `None` for tracebridge's own scope.
+    scope: Option<Arc<InstrumentationScope>>,
+}
+
+impl RecordTracer {
+    /// tracebridge's own tracer (scope `tracebridge`).
+    pub(crate) fn new(recorder: Arc<Recorder>) -> Self {
+        RecordTracer {
+            recorder,
+            scope: None,
+        }
+    }
+}
 
 impl opentelemetry::trace::Tracer for RecordTracer {
     type Span = RecordSpan;
 
     fn build_with_context(&self, builder: SpanBuilder, parent_cx: &Context) -> RecordSpan {
-        self.0.build(builder, parent_cx)
+        self.recorder.build(self.scope.clone(), builder, parent_cx)
+    }
+}
+
+/// The tracer provider `init` installs as OpenTelemetry's global one when the recorder is on:
+/// `opentelemetry::global::tracer("my-lib")` spans are records with scope `my-lib`.
+#[derive(Clone, Debug)]
+pub(crate) struct RecordTracerProvider(pub(crate) Arc<Recorder>);
+
+impl opentelemetry::trace::TracerProvider for RecordTracerProvider {
+    type Tracer = RecordTracer;
+
+    fn tracer_with_scope(&self, scope: InstrumentationScope) -> RecordTracer {
+        let own = scope == super::tracer_scope();
+        RecordTracer {
+            recorder: self.0.clone(),
+            scope: (!own).then(|| Arc::new(scope)),
+        }
     }
 }
 
@@ -694,7 +735,7 @@ mod tests {
             b.exporter.get_finished_spans().unwrap()
         });
         let queue = b.queue.clone();
-        let ours = tracing_spans(RecordTracer(Arc::new(b.recorder)), move || {
+        let ours = tracing_spans(RecordTracer::new(Arc::new(b.recorder)), move || {
             let mut got = Vec::new();
             queue.pop_into(&mut got, 16);
             got.into_iter()
@@ -729,5 +770,42 @@ mod tests {
         assert!(ours[2].attributes.contains(&KeyValue::new("late", 5_i64)));
         assert!(ours[2].attributes.contains(&KeyValue::new("fail", "c")));
         assert_eq!(ours[2].events[0].name, "api event");
+    }
+
+    #[test]
+    fn the_opentelemetry_api_records_spans_with_their_scope() {
+        use opentelemetry::trace::{Span as _, TracerProvider as _};
+        let b = both(Sampler::AlwaysOn);
+        let provider = RecordTracerProvider(Arc::new(b.recorder));
+        let parent = remote_parent(TraceFlags::SAMPLED, "");
+        let lib = provider.tracer_with_scope(
+            InstrumentationScope::builder("my-lib")
+                .with_version("1.2")
+                .build(),
+        );
+        lib.start_with_context("lib work", &parent).end();
+        provider
+            .tracer(crate::pipeline::TRACER_NAME)
+            .start_with_context("own", &parent)
+            .end();
+        let mut got = Vec::new();
+        b.queue.pop_into(&mut got, 16);
+        let spans: Vec<SpanData> = got
+            .into_iter()
+            .map(|f| match f {
+                Finished::Record(r) => r.to_span_data(crate::pipeline::tracer_scope()),
+                Finished::Sdk(_) => panic!("an SDK span in the recorder's queue"),
+            })
+            .collect();
+        assert_eq!(spans.len(), 2);
+        assert_eq!(spans[0].name, "lib work");
+        assert_eq!(spans[0].instrumentation_scope.name(), "my-lib");
+        assert_eq!(spans[0].instrumentation_scope.version(), Some("1.2"));
+        assert_eq!(spans[0].parent_span_id, SpanId::from(0x00f067aa0ba902b7));
+        assert_eq!(spans[0].span_kind, SpanKind::Internal);
+        assert_eq!(
+            spans[1].instrumentation_scope,
+            crate::pipeline::tracer_scope()
+        );
     }
 }
