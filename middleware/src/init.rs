@@ -702,7 +702,10 @@ impl std::fmt::Debug for Guard {
 }
 
 impl Guard {
-    /// The installed tracer provider (`None` when `OTEL_SDK_DISABLED=true`).
+    /// The installed OpenTelemetry SDK tracer provider (`None` when `OTEL_SDK_DISABLED=true`).
+    /// Spans started from it are SDK spans, exported through the same queue; the layers',
+    /// `tracing`'s and `opentelemetry::global::tracer`'s spans are tracebridge's records unless
+    /// Sentry transactions are on (docs/adding-the-middleware.md).
     pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
         self.provider.as_ref()
     }
