@@ -566,7 +566,7 @@ impl Propagator {
         let mut dsc_entries = 0;
         if has(Format::Sentry) {
             if let Some(dsc) = forwarded {
-                buf.extend_from_slice(dsc.header_value().as_bytes());
+                buf.extend_from_slice(dsc.as_bytes());
                 dsc_entries = dsc.iter().count();
             } else if valid {
                 buf.extend_from_slice(b"sentry-trace_id=");
