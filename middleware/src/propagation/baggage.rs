@@ -91,6 +91,28 @@ fn has(b: u8, class: u8) -> bool {
     CLASS[usize::from(b)] & class != 0
 }
 
+/// Index of the first byte at or after `i` that is not of `class`, or the end of `v`.
+///
+/// Eight bytes at a time while they last: ANDing their classes says whether all eight are of
+/// `class`, one branch per eight bytes instead of one per byte (keys and values are most of a
+/// `baggage` header; the byte-by-byte loop was a third of extracting a browser's DSC).
+#[inline]
+fn skip_class(v: &[u8], mut i: usize, class: u8) -> usize {
+    while let Some(chunk) = v.get(i..i + 8).and_then(|c| <&[u8; 8]>::try_from(c).ok()) {
+        let all = chunk
+            .iter()
+            .fold(u8::MAX, |acc, &b| acc & CLASS[usize::from(b)]);
+        if all & class == 0 {
+            break;
+        }
+        i += 8;
+    }
+    while i < v.len() && has(v[i], class) {
+        i += 1;
+    }
+    i
+}
+
 fn skip_ows(m: &[u8], mut i: usize) -> usize {
     while i < m.len() && matches!(m[i], b' ' | b'\t') {
         i += 1;
@@ -122,19 +144,14 @@ fn next_member<'a>(v: &'a [u8], pos: &mut usize) -> Option<Member<'a>> {
         return None;
     }
     let start = skip_ows(v, *pos);
-    let mut i = start;
-    while i < n && has(v[i], KEY) {
-        i += 1;
-    }
+    let mut i = skip_class(v, start, KEY);
     let key = &v[start..i];
     i = skip_ows(v, i);
     let mut parts = None;
     if !key.is_empty() && i < n && v[i] == b'=' {
         i = skip_ows(v, i + 1);
         let value_start = i;
-        while i < n && has(v[i], VALUE) {
-            i += 1;
-        }
+        i = skip_class(v, i, VALUE);
         let value = &v[value_start..i];
         i = skip_ows(v, i);
         if i == n || v[i] == b',' {
