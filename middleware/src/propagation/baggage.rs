@@ -717,6 +717,26 @@ mod tests {
         assert!(b.get("a").is_some() && b.get("b").is_some() && b.get("c").is_none());
     }
 
+    /// Once `Baggage` is full, a repeated key still replaces its entry (the last one wins, as
+    /// below the cap) and is not also kept verbatim; only new keys go to the overflow.
+    #[test]
+    fn a_repeated_key_in_a_full_baggage_replaces_its_entry() {
+        let mut members: Vec<String> = (0..64).map(|i| format!("k{i}=v")).collect();
+        members.extend(["k5=new".into(), "k64=x".into(), "k6=again;p".into()]);
+        let (mut b, mut over) = (Baggage::new(), Vec::new());
+        parse(
+            std::iter::once((members.join(",").as_bytes(), None)),
+            true,
+            true,
+            &mut b,
+            &mut over,
+        );
+        assert_eq!(b.len(), 64);
+        assert_eq!(b.get("k5").unwrap().as_str(), "new");
+        assert_eq!(b.get_with_metadata("k6").unwrap().1.as_str(), "p");
+        assert_eq!(over, b"k64=x");
+    }
+
     #[test]
     fn encode_round_trip() {
         let mut b = Baggage::new();
