@@ -661,7 +661,13 @@ impl Remote {
 fn extract_w3c<S: Source>(src: &S) -> Option<Remote> {
     let (trace_id, span_id, flags) =
         only_value(src, Field::Traceparent).and_then(traceparent::parse)?;
-    let (state, full_state) = match traceparent::parse_tracestate(src.values(Field::Tracestate)) {
+    // Most requests have no `tracestate`: skip the parser's setup then.
+    let mut states = src.values(Field::Tracestate).peekable();
+    let parsed = match states.peek() {
+        Some(_) => traceparent::parse_tracestate(states),
+        None => None,
+    };
+    let (state, full_state) = match parsed {
         Some(t) => (Some(t.state), t.full),
         None => (None, None),
     };
