@@ -805,7 +805,7 @@ enum Field {
 }
 
 impl Field {
-    const COUNT: usize = 11;
+    const COUNT: usize = Field::JaegerDebugId as usize + 1;
 
     fn name(self) -> HeaderName {
         match self {

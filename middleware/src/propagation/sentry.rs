@@ -57,7 +57,9 @@ pub(crate) fn push(ids: &hex::IdsHex, sampled: bool, out: &mut Vec<u8>) {
 pub struct SentryDsc {
     /// The members are `header[start..end]`: when they are one run of the incoming `baggage`
     /// value (the usual case, a browser SDK writes its members together), `header` is that
-    /// value itself, shared and not copied, even when W3C members follow or precede them.
+    /// value itself, shared and not copied, even when W3C members follow or precede them (it
+    /// then lives as long as the context: the request's header bytes, which a server's
+    /// `HeaderValue`s share anyway).
     header: HeaderValue,
     start: usize,
     end: usize,
