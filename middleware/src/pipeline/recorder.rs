@@ -180,23 +180,15 @@ impl Recorder {
         let max_attributes = self.limits.max_attributes_per_span as usize;
         let dropped_attributes = attrs.len().saturating_sub(max_attributes) as u32;
         attrs.truncate(max_attributes);
-        let max_links = self.limits.max_links_per_span as usize;
-        let dropped_links = links.len().saturating_sub(max_links) as u32;
-        links.truncate(max_links);
-        let max_link_attributes = self.limits.max_attributes_per_link as usize;
+        let dropped_links = truncate(&mut links, self.limits.max_links_per_span);
         for link in &mut links {
             link.dropped_attributes_count =
-                link.attributes.len().saturating_sub(max_link_attributes) as u32;
-            link.attributes.truncate(max_link_attributes);
+                truncate(&mut link.attributes, self.limits.max_attributes_per_link);
         }
-        let max_events = self.limits.max_events_per_span as usize;
-        let dropped_events = events.len().saturating_sub(max_events) as u32;
-        events.truncate(max_events);
-        let max_event_attributes = self.limits.max_attributes_per_event as usize;
+        let dropped_events = truncate(&mut events, self.limits.max_events_per_span);
         for event in &mut events {
             event.dropped_attributes_count =
-                event.attributes.len().saturating_sub(max_event_attributes) as u32;
-            event.attributes.truncate(max_event_attributes);
+                truncate(&mut event.attributes, self.limits.max_attributes_per_event);
         }
         let start = start_time.unwrap_or_else(opentelemetry::time::now);
         let record = SpanRecord {
@@ -272,6 +264,23 @@ impl opentelemetry::trace::TracerProvider for RecordTracerProvider {
     }
 }
 
+/// Keeps the first `max` items; returns how many were dropped (the SDK's limit rule).
+fn truncate<T>(items: &mut Vec<T>, max: u32) -> u32 {
+    let dropped = items.len().saturating_sub(max as usize) as u32;
+    items.truncate(max as usize);
+    dropped
+}
+
+/// Appends `make()` to `items` below `max`, or counts one more dropped (the SDK's rule for
+/// events and links added to a started span).
+fn push_bounded<T>(items: &mut Vec<T>, dropped: &mut u32, max: u32, make: impl FnOnce() -> T) {
+    if items.len() < max as usize {
+        items.push(make());
+    } else {
+        *dropped += 1;
+    }
+}
+
 /// A layer's span while it runs: the OpenTelemetry API's view of a [`SpanRecord`]. Recording
 /// follows the SDK's `Span` (limits, status order, "ended once"); ending it sends the record to
 /// the pipeline (sampled spans only, as the SDK's batch processor).
@@ -306,16 +315,16 @@ impl opentelemetry::trace::Span for RecordSpan {
         let Some(record) = &mut self.record else {
             return;
         };
-        if record.events.len() < self.limits.max_events_per_span as usize {
-            let max = self.limits.max_attributes_per_event as usize;
-            let dropped = attributes.len().saturating_sub(max) as u32;
-            attributes.truncate(max);
-            record
-                .events
-                .push(Event::new(name, timestamp, attributes, dropped));
-        } else {
-            record.dropped_events += 1;
-        }
+        let limits = &self.limits;
+        push_bounded(
+            &mut record.events,
+            &mut record.dropped_events,
+            limits.max_events_per_span,
+            || {
+                let dropped = truncate(&mut attributes, limits.max_attributes_per_event);
+                Event::new(name, timestamp, attributes, dropped)
+            },
+        );
     }
 
     fn span_context(&self) -> &SpanContext {
@@ -359,16 +368,16 @@ impl opentelemetry::trace::Span for RecordSpan {
         let Some(record) = &mut self.record else {
             return;
         };
-        if record.links.len() < self.limits.max_links_per_span as usize {
-            let max = self.limits.max_attributes_per_link as usize;
-            let dropped = attributes.len().saturating_sub(max) as u32;
-            attributes.truncate(max);
-            record
-                .links
-                .push(Link::new(span_context, attributes, dropped));
-        } else {
-            record.dropped_links += 1;
-        }
+        let limits = &self.limits;
+        push_bounded(
+            &mut record.links,
+            &mut record.dropped_links,
+            limits.max_links_per_span,
+            || {
+                let dropped = truncate(&mut attributes, limits.max_attributes_per_link);
+                Link::new(span_context, attributes, dropped)
+            },
+        );
     }
 
     fn end_with_timestamp(&mut self, timestamp: SystemTime) {

@@ -575,6 +575,19 @@ mod tests {
         }
     }
 
+    /// One `baggage` value: what `Baggage` holds and the members kept verbatim past its 64.
+    fn read_with_overflow(value: &str, dsc: bool) -> (Baggage, Vec<u8>) {
+        let (mut b, mut over) = (Baggage::new(), Vec::new());
+        parse(
+            std::iter::once((value.as_bytes(), None)),
+            true,
+            dsc,
+            &mut b,
+            &mut over,
+        );
+        (b, over)
+    }
+
     fn read(values: &[&str], dsc: bool) -> (Baggage, Option<SentryDsc>) {
         let mut b = Baggage::new();
         let d = parse(
@@ -699,14 +712,7 @@ mod tests {
         assert_eq!(b.get("small").unwrap().as_str(), "1");
         // 10 000 entries: bounded, 64 stored by Baggage, the rest up to 180 kept verbatim.
         let many: Vec<String> = (0..10_000).map(|i| format!("k{i}=v")).collect();
-        let (mut b, mut over) = (Baggage::new(), Vec::new());
-        parse(
-            std::iter::once((many.join(",").as_bytes(), None)),
-            true,
-            false,
-            &mut b,
-            &mut over,
-        );
+        let (b, over) = read_with_overflow(&many.join(","), false);
         assert_eq!(b.len(), 64);
         assert_eq!(over, many[64..MAX_ENTRIES].join(",").into_bytes());
         // Members past 8192 bytes total are dropped.
@@ -723,14 +729,7 @@ mod tests {
     fn a_repeated_key_in_a_full_baggage_replaces_its_entry() {
         let mut members: Vec<String> = (0..64).map(|i| format!("k{i}=v")).collect();
         members.extend(["k5=new".into(), "k64=x".into(), "k6=again;p".into()]);
-        let (mut b, mut over) = (Baggage::new(), Vec::new());
-        parse(
-            std::iter::once((members.join(",").as_bytes(), None)),
-            true,
-            true,
-            &mut b,
-            &mut over,
-        );
+        let (b, over) = read_with_overflow(&members.join(","), true);
         assert_eq!(b.len(), 64);
         assert_eq!(b.get("k5").unwrap().as_str(), "new");
         assert_eq!(b.get_with_metadata("k6").unwrap().1.as_str(), "p");
@@ -762,14 +761,7 @@ mod tests {
         let members: Vec<String> = (0..MAX_ENTRIES)
             .map(|i| format!("k{i:03} = v%20{i};p{i}"))
             .collect();
-        let (mut b, mut over) = (Baggage::new(), Vec::new());
-        parse(
-            std::iter::once((members.join(",").as_bytes(), None)),
-            true,
-            true,
-            &mut b,
-            &mut over,
-        );
+        let (mut b, over) = read_with_overflow(&members.join(","), true);
         assert_eq!(b.len(), 64);
         let mut out = Vec::new();
         let n = push(&b, Some(&over), true, MAX_TOTAL_BYTES, 0, &mut out);
