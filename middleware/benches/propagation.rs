@@ -31,7 +31,7 @@ type Case = (&'static str, &'static str, Vec<(&'static str, String)>);
 
 fn extract(c: &mut Criterion) {
     let mut g = c.benchmark_group("extract");
-    let cases: [Case; 6] = [
+    let cases: [Case; 7] = [
         ("tracecontext", "tracecontext", vec![("traceparent", format!("00-{TRACE}-{SPAN}-01"))]),
         ("jaeger", "jaeger", vec![("uber-trace-id", format!("{TRACE}:{SPAN}:0:1"))]),
         ("b3", "b3", vec![("b3", format!("{TRACE}-{SPAN}-1"))]),
@@ -62,6 +62,27 @@ fn extract(c: &mut Criterion) {
                 ),
                 ("accept", "application/json".into()),
                 ("user-agent", "bench".into()),
+            ],
+        ),
+        // The request of `server_layer` (the callgrind figure): a browser's DSC followed by one
+        // W3C member, so the DSC is a part of the header and `Baggage` holds one entry.
+        (
+            "composite_dsc_and_w3c",
+            "tracecontext,baggage,jaeger,sentry",
+            vec![
+                ("traceparent", format!("00-{TRACE}-{SPAN}-01")),
+                ("uber-trace-id", format!("{TRACE}:{SPAN}:0:1")),
+                ("sentry-trace", format!("{TRACE}-{SPAN}-1")),
+                (
+                    "baggage",
+                    format!(
+                        "sentry-trace_id={TRACE},sentry-public_key=49d0f7386ad645858ae85020e393bef3,\
+                         sentry-sample_rate=1,sentry-sampled=true,sentry-environment=prod,\
+                         user.tier=gold"
+                    ),
+                ),
+                ("host", "127.0.0.1:8080".into()),
+                ("user-agent", "bench/1.0".into()),
             ],
         ),
     ];

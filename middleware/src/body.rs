@@ -175,7 +175,7 @@ mod tests {
         let span = LayerSpan::start(
             "test",
             opentelemetry::trace::SpanKind::Internal,
-            Vec::new(),
+            Default::default(),
             Vec::new(),
             &opentelemetry::Context::new(),
         );

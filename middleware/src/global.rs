@@ -26,7 +26,17 @@ pub struct Settings {
     /// The tracer the layers start their spans with; `None` uses OpenTelemetry's global
     /// tracer provider (`opentelemetry::global::set_tracer_provider`) at each span.
     pub tracer: Option<opentelemetry_sdk::trace::SdkTracer>,
+    /// When set, the layers record their spans with tracebridge's own recorder instead of
+    /// `tracer` (see [`SpanRecorder`]).
+    pub recorder: Option<SpanRecorder>,
 }
+
+/// tracebridge's own span recorder, installed by [`crate::init`] when tracebridge's pipeline
+/// and the samplers are all that reads the layers' spans (no Sentry transactions): the layers'
+/// SERVER and CLIENT spans are then compact records sent straight to the export queue, not
+/// OpenTelemetry SDK spans. Opaque: only `init` makes one.
+#[derive(Clone, Debug)]
+pub struct SpanRecorder(pub(crate) Arc<crate::pipeline::recorder::Recorder>);
 
 impl Default for Settings {
     fn default() -> Self {
@@ -37,6 +47,7 @@ impl Default for Settings {
             jaeger_ui_url: None,
             sensitive_headers: Arc::from(Vec::new()),
             tracer: None,
+            recorder: None,
         }
     }
 }

@@ -80,6 +80,7 @@ use tracing_subscriber::{Layer, Registry};
 
 use crate::config::{Config, Endpoint, Protocol};
 use crate::global::Settings;
+use crate::pipeline::recorder::{RecordTracer, Recorder};
 use crate::pipeline::Pipeline;
 use crate::propagation::{DscConfig, Propagator};
 use crate::ConfigError;
@@ -353,6 +354,7 @@ impl Builder {
                 jaeger_ui_url,
                 sensitive_headers: sensitive,
                 tracer: None,
+                recorder: None,
             });
             return Ok(Guard {
                 provider: None,
@@ -373,7 +375,11 @@ impl Builder {
 
         // 2. The tracer provider and the span pipeline.
         let sentry_processor = sentry.is_some() && cfg.sentry.traces_sample_rate > 0.0;
-        let (provider, pipeline) = build_provider(&cfg, sampler, sentry_processor)?;
+        let Provider {
+            provider,
+            pipeline,
+            recorder,
+        } = build_provider(&cfg, sampler, sentry_processor)?;
 
         // 3. The propagator. Sentry's propagation context on extracted contexts is read only by
         // its span processor: without one, extraction leaves it out (one context value less).
@@ -387,10 +393,23 @@ impl Builder {
             });
         }
         opentelemetry::global::set_text_map_propagator(propagator.clone());
-        opentelemetry::global::set_tracer_provider(provider.clone());
+        // The OpenTelemetry API's spans: records when the recorder is on, else SDK spans.
+        let recorder = recorder.map(Arc::new);
+        match &recorder {
+            Some(recorder) => opentelemetry::global::set_tracer_provider(
+                crate::pipeline::recorder::RecordTracerProvider(recorder.clone()),
+            ),
+            None => opentelemetry::global::set_tracer_provider(provider.clone()),
+        }
 
         // 4. The subscriber (or, for `build`, the layers handed to the application).
-        telemetry_layers(&mut layers, &provider, span_filter, sentry.is_some());
+        telemetry_layers(
+            &mut layers,
+            &provider,
+            recorder.clone(),
+            span_filter,
+            sentry.is_some(),
+        );
         subscriber(layers, true);
 
         match &cfg.endpoint {
@@ -412,7 +431,8 @@ impl Builder {
             sentry_enabled: sentry.is_some(),
             jaeger_ui_url,
             sensitive_headers: sensitive,
-            tracer: Some(provider.tracer("tracebridge")),
+            tracer: Some(provider.tracer(crate::pipeline::TRACER_NAME)),
+            recorder: recorder.map(crate::global::SpanRecorder),
         });
 
         Ok(Guard {
@@ -518,13 +538,24 @@ fn install_sentry(
     Some(::sentry::init(opts))
 }
 
+/// What [`build_provider`] makes.
+struct Provider {
+    provider: SdkTracerProvider,
+    /// tracebridge's export pipeline, when an endpoint is set.
+    pipeline: Option<Pipeline>,
+    /// The span recorder, unless Sentry's span processor must see the spans.
+    recorder: Option<Recorder>,
+}
+
 /// The tracer provider: sampler, resource, and — when an endpoint is set — tracebridge's span
-/// pipeline ([`crate::pipeline`]); Sentry's span processor when `sentry_processor`.
+/// pipeline ([`crate::pipeline`]); Sentry's span processor when `sentry_processor`, else the
+/// recorder that writes the layers' and the `tracing` spans straight into the pipeline (same sampler, span
+/// limits from the same `OTEL_SPAN_*_COUNT_LIMIT` variables the SDK reads).
 fn build_provider(
     cfg: &Config,
     sampler: Option<opentelemetry_sdk::trace::Sampler>,
     sentry_processor: bool,
-) -> Result<(SdkTracerProvider, Option<Pipeline>), ConfigError> {
+) -> Result<Provider, ConfigError> {
     let mut resource_attrs: Vec<KeyValue> = cfg
         .resource_attributes
         .iter()
@@ -540,10 +571,13 @@ fn build_provider(
         ))
         .with_attributes(resource_attrs)
         .build();
+    // A sampler given to `Builder::sampler` may read span attributes; those from
+    // `OTEL_TRACES_SAMPLER` never do.
+    let custom_sampler = sampler.is_some();
     let sampler = sampler.unwrap_or_else(|| cfg.sampler.to_sampler());
     let mut provider = SdkTracerProvider::builder()
         // A `jaeger-debug-id` request is sampled whatever the sampler says.
-        .with_sampler(crate::propagation::DebugSampler(sampler))
+        .with_sampler(crate::propagation::DebugSampler(sampler.clone()))
         .with_resource(resource.clone());
     let mut pipeline = None;
     if let Some(endpoint) = &cfg.endpoint {
@@ -551,29 +585,47 @@ fn build_provider(
         provider = provider.with_span_processor(processor);
         pipeline = Some(handle);
     }
-    if sentry_processor {
+    let recorder = if sentry_processor {
         provider = provider
             .with_span_processor(::sentry::integrations::opentelemetry::SentrySpanProcessor::new());
-    }
-    Ok((provider.build(), pipeline))
+        None
+    } else {
+        Some(Recorder::new(
+            Box::new(crate::propagation::DebugSampler(sampler)),
+            custom_sampler,
+            opentelemetry_sdk::trace::Config::default().span_limits,
+            pipeline.as_ref().map(Pipeline::queue),
+        ))
+    };
+    Ok(Provider {
+        provider: provider.build(),
+        pipeline,
+        recorder,
+    })
 }
 
-/// tracebridge's layers after the log layer: tracing-opentelemetry on tracebridge's provider,
-/// and Sentry's event and breadcrumb layers when Sentry is on.
+/// tracebridge's layers after the log layer: tracing-opentelemetry on tracebridge's recorder
+/// (or, when Sentry's span processor must see the spans, on tracebridge's SDK provider), and
+/// Sentry's event and breadcrumb layers when Sentry is on.
 fn telemetry_layers<S>(
     layers: &mut Vec<BoxedLayer<S>>,
     provider: &SdkTracerProvider,
+    recorder: Option<Arc<Recorder>>,
     span_filter: EnvFilter,
     sentry: bool,
 ) where
     S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
 {
-    layers.push(
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("tracebridge"))
+    layers.push(match recorder {
+        Some(recorder) => tracing_opentelemetry::layer()
+            .with_tracer(RecordTracer::new(recorder))
             .with_filter(span_filter)
             .boxed(),
-    );
+        None => tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer(crate::pipeline::TRACER_NAME))
+            .with_filter(span_filter)
+            .boxed(),
+    });
     if sentry {
         // No SpanLayer: Sentry transactions come from SentrySpanProcessor, so a `tracing`
         // span is not sent twice. ERROR events become Sentry events; INFO/WARN breadcrumbs.
@@ -650,7 +702,10 @@ impl std::fmt::Debug for Guard {
 }
 
 impl Guard {
-    /// The installed tracer provider (`None` when `OTEL_SDK_DISABLED=true`).
+    /// The installed OpenTelemetry SDK tracer provider (`None` when `OTEL_SDK_DISABLED=true`).
+    /// Spans started from it are SDK spans, exported through the same queue; the layers',
+    /// `tracing`'s and `opentelemetry::global::tracer`'s spans are tracebridge's records unless
+    /// Sentry transactions are on (docs/adding-the-middleware.md).
     pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
         self.provider.as_ref()
     }

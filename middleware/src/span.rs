@@ -26,6 +26,8 @@ use http::{HeaderMap, Method, StatusCode};
 use opentelemetry::trace::{Link, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 
+use crate::pipeline::record::Attrs;
+
 /// The OpenTelemetry span of one request (server) or call (client), ended on drop.
 pub(crate) struct LayerSpan {
     /// The parent's context (baggage, Sentry DSC, …) with this span as its active span: what
@@ -36,23 +38,35 @@ pub(crate) struct LayerSpan {
 impl LayerSpan {
     /// Starts a span with every attribute known now (an attribute set later takes the span's
     /// lock once more). `links` is used by public endpoints (the caller's context as a link).
+    ///
+    /// With tracebridge's recorder installed the span is a compact record
+    /// ([`crate::pipeline::recorder`]); otherwise an OpenTelemetry SDK span.
     pub(crate) fn start(
         name: impl Into<Cow<'static, str>>,
         kind: SpanKind,
-        attributes: Vec<KeyValue>,
+        attributes: Attrs,
         links: Vec<Link>,
         parent: &Context,
     ) -> Self {
+        let settings = crate::global::settings();
+        if let Some(recorder) = &settings.recorder {
+            let cx = recorder
+                .0
+                .start(name.into(), kind, attributes, links, parent);
+            return LayerSpan {
+                cx: crate::propagation::keep_random_flag(parent, cx),
+            };
+        }
         let mut builder = SpanBuilder::from_name(name)
             .with_kind(kind)
-            .with_attributes(attributes);
+            .with_attributes(attributes.to_key_values());
         if !links.is_empty() {
             builder = builder.with_links(links);
         }
-        let cx = match &crate::global::settings().tracer {
+        let cx = match &settings.tracer {
             Some(tracer) => parent.with_span(tracer.build_with_context(builder, parent)),
             None => {
-                let tracer = opentelemetry::global::tracer("tracebridge");
+                let tracer = opentelemetry::global::tracer(crate::pipeline::TRACER_NAME);
                 parent.with_span(tracer.build_with_context(builder, parent))
             }
         };
@@ -237,20 +251,20 @@ pub(crate) fn grpc_span(
     parent: &Context,
     links: Vec<Link>,
 ) -> LayerSpan {
-    let mut attributes = Vec::with_capacity(5);
-    attributes.push(KeyValue::new("rpc.system", "grpc"));
+    let mut attributes = Attrs::with_capacity(5, path.len() + 32);
+    attributes.push_static("rpc.system", "grpc");
     let name = match grpc_path_parts(path) {
         Some((service, method)) => {
-            attributes.push(KeyValue::new("rpc.service", service.to_owned()));
-            attributes.push(KeyValue::new("rpc.method", method.to_owned()));
+            attributes.push_str("rpc.service", service);
+            attributes.push_str("rpc.method", method);
             path[1..].to_owned()
         }
         None => path.to_owned(),
     };
     if let Some((host, port)) = server {
-        attributes.push(KeyValue::new("server.address", host.to_owned()));
+        attributes.push_str("server.address", host);
         if let Some(port) = port {
-            attributes.push(KeyValue::new("server.port", i64::from(port)));
+            attributes.push_i64("server.port", i64::from(port));
         }
     }
     let kind = match side {

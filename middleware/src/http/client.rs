@@ -20,9 +20,9 @@ use std::sync::Arc;
 use http::Extensions;
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::SpanKind;
-use opentelemetry::KeyValue;
 use reqwest_middleware::{ClientWithMiddleware, Middleware, Next};
 
+use crate::pipeline::record::Attrs;
 use crate::propagation::Propagator;
 use crate::span::{method_name, record_error, record_http_status, LayerSpan, Side};
 
@@ -152,15 +152,14 @@ impl ClientMiddleware {
 fn client_span(req: &reqwest::Request) -> LayerSpan {
     let method = method_name(req.method());
     let url = req.url();
-    let mut attributes = Vec::with_capacity(4);
-    attributes.push(KeyValue::new("http.request.method", method));
-    attributes.push(KeyValue::new("url.full", crate::redact::url_full(url)));
-    attributes.push(KeyValue::new(
-        "server.address",
-        url.host_str().unwrap_or_default().to_owned(),
-    ));
+    let full = crate::redact::url_full(url);
+    let host = url.host_str().unwrap_or_default();
+    let mut attributes = Attrs::with_capacity(4, full.len() + host.len());
+    attributes.push_static("http.request.method", method);
+    attributes.push_str("url.full", &full);
+    attributes.push_str("server.address", host);
     if let Some(port) = url.port_or_known_default() {
-        attributes.push(KeyValue::new("server.port", i64::from(port)));
+        attributes.push_i64("server.port", i64::from(port));
     }
     let name = if method == "_OTHER" { "HTTP" } else { method };
     LayerSpan::start(

@@ -26,6 +26,7 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::body::{GrpcOutcome, TracedBody, Tracking};
+use crate::pipeline::record::Attrs;
 use crate::propagation::Propagator;
 use crate::span::{
     grpc_span, method_name, protocol_version, record_error, record_grpc_status, record_http_status,
@@ -252,35 +253,36 @@ fn http_server_span<B>(
         (method, None) => method.into(),
     };
     let uri = req.uri();
-    let mut attributes = Vec::with_capacity(9);
-    attributes.push(KeyValue::new("http.request.method", method));
-    if let Some(route) = route {
-        attributes.push(KeyValue::new("http.route", route.to_owned()));
-    }
-    attributes.push(KeyValue::new("url.path", uri.path().to_owned()));
-    let scheme: opentelemetry::Value = match uri.scheme_str() {
-        None | Some("http") => "http".into(),
-        Some("https") => "https".into(),
-        Some(other) => other.to_owned().into(),
-    };
-    attributes.push(KeyValue::new("url.scheme", scheme));
-    if let Some((host, port)) = server_address(req) {
-        attributes.push(KeyValue::new("server.address", host.into_owned()));
-        if let Some(port) = port {
-            attributes.push(KeyValue::new("server.port", i64::from(port)));
-        }
-    }
-    if let Some(agent) = req
+    let agent = req
         .headers()
         .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-    {
-        attributes.push(KeyValue::new("user_agent.original", agent.to_owned()));
+        .and_then(|v| v.to_str().ok());
+    let address = server_address(req);
+    let text = route.map_or(0, str::len)
+        + uri.path().len()
+        + agent.map_or(0, str::len)
+        + address.as_ref().map_or(0, |(h, _)| h.len());
+    let mut attributes = Attrs::with_capacity(9, text);
+    attributes.push_static("http.request.method", method);
+    if let Some(route) = route {
+        attributes.push_str("http.route", route);
     }
-    attributes.push(KeyValue::new(
-        "network.protocol.version",
-        protocol_version(req.version()),
-    ));
+    attributes.push_str("url.path", uri.path());
+    match uri.scheme_str() {
+        None | Some("http") => attributes.push_static("url.scheme", "http"),
+        Some("https") => attributes.push_static("url.scheme", "https"),
+        Some(other) => attributes.push_str("url.scheme", other),
+    }
+    if let Some((host, port)) = &address {
+        attributes.push_str("server.address", host);
+        if let Some(port) = port {
+            attributes.push_i64("server.port", i64::from(*port));
+        }
+    }
+    if let Some(agent) = agent {
+        attributes.push_str("user_agent.original", agent);
+    }
+    attributes.push_static("network.protocol.version", protocol_version(req.version()));
     let what = describe.then(|| name.to_string());
     let span = LayerSpan::start(name, SpanKind::Server, attributes, links, parent);
     (span, what)

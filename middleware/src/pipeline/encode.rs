@@ -15,13 +15,97 @@
 //! opentelemetry-otlp's. The one difference: opentelemetry-proto groups scopes through a
 //! `HashMap` (random order); here `ScopeSpans` come in order of first appearance in the batch.
 //! Spans keep their batch order inside their scope in both.
+//!
+//! The encoder reads spans through [`SpanView`]: the SDK's `SpanData` and tracebridge's own
+//! compact records (`super::record::SpanRecord`) go through the same writing code.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use opentelemetry::trace::{SpanId, SpanKind, Status, TraceState};
+use opentelemetry::trace::{Event, Link, SpanContext, SpanId, SpanKind, Status, TraceState};
 use opentelemetry::{Array, InstrumentationScope, KeyValue, Value};
 use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
+
+/// One attribute value as the encoder reads it: a string, an integer, or any OpenTelemetry
+/// value.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum AttrValue<'a> {
+    Str(&'a str),
+    I64(i64),
+    Value(&'a Value),
+}
+
+/// What the encoder reads of a finished span.
+pub(crate) trait SpanView {
+    /// The span's instrumentation scope; `None` for the encoder's own scope (the scope of
+    /// tracebridge's tracer, given to [`Encoder::with_own_scope`]).
+    fn scope(&self) -> Option<&InstrumentationScope>;
+    fn span_context(&self) -> &SpanContext;
+    fn parent_span_id(&self) -> SpanId;
+    fn parent_is_remote(&self) -> bool;
+    fn name(&self) -> &str;
+    fn kind(&self) -> &SpanKind;
+    fn start_time(&self) -> SystemTime;
+    fn end_time(&self) -> SystemTime;
+    /// Calls `f` with each attribute, in order.
+    fn for_each_attribute<F: FnMut(&str, AttrValue<'_>)>(&self, f: F);
+    fn dropped_attributes_count(&self) -> u32;
+    fn events(&self) -> &[Event];
+    fn dropped_events_count(&self) -> u32;
+    fn links(&self) -> &[Link];
+    fn dropped_links_count(&self) -> u32;
+    fn status(&self) -> &Status;
+}
+
+impl SpanView for SpanData {
+    fn scope(&self) -> Option<&InstrumentationScope> {
+        Some(&self.instrumentation_scope)
+    }
+    fn span_context(&self) -> &SpanContext {
+        &self.span_context
+    }
+    fn parent_span_id(&self) -> SpanId {
+        self.parent_span_id
+    }
+    fn parent_is_remote(&self) -> bool {
+        self.parent_span_is_remote
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn kind(&self) -> &SpanKind {
+        &self.span_kind
+    }
+    fn start_time(&self) -> SystemTime {
+        self.start_time
+    }
+    fn end_time(&self) -> SystemTime {
+        self.end_time
+    }
+    fn for_each_attribute<F: FnMut(&str, AttrValue<'_>)>(&self, mut f: F) {
+        for kv in &self.attributes {
+            f(kv.key.as_str(), AttrValue::Value(&kv.value));
+        }
+    }
+    fn dropped_attributes_count(&self) -> u32 {
+        self.dropped_attributes_count
+    }
+    fn events(&self) -> &[Event] {
+        &self.events.events
+    }
+    fn dropped_events_count(&self) -> u32 {
+        self.events.dropped_count
+    }
+    fn links(&self) -> &[Link] {
+        &self.links.links
+    }
+    fn dropped_links_count(&self) -> u32 {
+        self.links.dropped_count
+    }
+    fn status(&self) -> &Status {
+        &self.status
+    }
+}
 
 /// Protobuf wire types.
 const VARINT: u8 = 0;
@@ -59,6 +143,8 @@ pub(crate) struct Encoder {
     order: Vec<u32>,
     /// Per batch: the lengths of nested messages, in the order the writing pass needs them.
     sizes: Vec<usize>,
+    /// The scope of spans whose [`SpanView::scope`] is `None`.
+    own_scope: InstrumentationScope,
 }
 
 struct CachedScope {
@@ -98,12 +184,19 @@ impl Encoder {
             span_group: Vec::new(),
             order: Vec::new(),
             sizes: Vec::new(),
+            own_scope: InstrumentationScope::builder("").build(),
         }
+    }
+
+    /// Spans without a scope of their own get `scope`.
+    pub(crate) fn with_own_scope(mut self, scope: InstrumentationScope) -> Self {
+        self.own_scope = scope;
+        self
     }
 
     /// Appends one serialized `opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest` holding
     /// `spans` to `out` (the caller clears/reuses `out`; no gRPC framing, no compression).
-    pub(crate) fn encode(&mut self, spans: &[SpanData], out: &mut Vec<u8>) {
+    pub(crate) fn encode<S: SpanView>(&mut self, spans: &[S], out: &mut Vec<u8>) {
         self.group(spans);
 
         // Sizing pass: every nested message's length, in pre-order (a slot is reserved for a
@@ -153,14 +246,14 @@ impl Encoder {
     }
 
     /// Fills `groups`, `span_group` and `order` for `spans`.
-    fn group(&mut self, spans: &[SpanData]) {
+    fn group<S: SpanView>(&mut self, spans: &[S]) {
         if self.scopes.len() > MAX_CACHED_SCOPES {
             self.scopes.clear();
         }
         self.groups.clear();
         self.span_group.clear();
         for span in spans {
-            let scope = &span.instrumentation_scope;
+            let scope = span.scope().unwrap_or(&self.own_scope);
             let found = self
                 .groups
                 .iter()
@@ -328,6 +421,16 @@ fn any_value_len(value: &Value) -> usize {
     }
 }
 
+/// Length of the `AnyValue` message for an attribute value.
+#[inline]
+fn attr_value_len(value: AttrValue<'_>) -> usize {
+    match value {
+        AttrValue::Str(s) => len_field_len(s.len()),
+        AttrValue::I64(v) => 1 + varint_len(v as u64),
+        AttrValue::Value(v) => any_value_len(v),
+    }
+}
+
 /// Length of the `ArrayValue` message for `array`.
 fn array_len(array: &Array) -> usize {
     match array {
@@ -347,15 +450,23 @@ fn array_len(array: &Array) -> usize {
 
 /// Length of the `KeyValue` message.
 #[inline]
-fn key_value_len(key: &str, value: &Value) -> usize {
-    str_field_len(key.len()) + len_field_len(any_value_len(value))
+fn key_value_len(key: &str, value_len: usize) -> usize {
+    str_field_len(key.len()) + len_field_len(value_len)
 }
 
 fn attributes_len(attributes: &[KeyValue]) -> usize {
     attributes
         .iter()
-        .map(|kv| len_field_len(key_value_len(kv.key.as_str(), &kv.value)))
+        .map(|kv| len_field_len(key_value_len(kv.key.as_str(), any_value_len(&kv.value))))
         .sum()
+}
+
+fn span_attributes_len<S: SpanView>(span: &S) -> usize {
+    let mut n = 0;
+    span.for_each_attribute(|k, v| {
+        n += len_field_len(key_value_len(k, attr_value_len(v)));
+    });
+    n
 }
 
 fn status_len(status: &Status) -> usize {
@@ -367,23 +478,23 @@ fn status_len(status: &Status) -> usize {
 }
 
 /// Length of the `Span` message; pushes its length, then its events' and links' lengths.
-fn size_span(sizes: &mut Vec<usize>, span: &SpanData) -> usize {
+fn size_span<S: SpanView>(sizes: &mut Vec<usize>, span: &S) -> usize {
     let slot = sizes.len();
     sizes.push(0);
-    let ctx = &span.span_context;
+    let ctx = span.span_context();
     let mut n = 18 + 10; // trace_id, span_id
     n += str_field_len(trace_state_len(ctx.trace_state()));
-    if span.parent_span_id != SpanId::INVALID {
+    if span.parent_span_id() != SpanId::INVALID {
         n += 10;
     }
     n += 2 + 4; // flags: never zero (bit 8 is always set)
-    n += str_field_len(span.name.len());
+    n += str_field_len(span.name().len());
     n += 2; // kind: never unspecified
-    n += fixed64_field_len(to_nanos(span.start_time));
-    n += fixed64_field_len(to_nanos(span.end_time));
-    n += attributes_len(&span.attributes);
-    n += u32_field_len(span.dropped_attributes_count);
-    for event in span.events.iter() {
+    n += fixed64_field_len(to_nanos(span.start_time()));
+    n += fixed64_field_len(to_nanos(span.end_time()));
+    n += span_attributes_len(span);
+    n += u32_field_len(span.dropped_attributes_count());
+    for event in span.events() {
         let slot = sizes.len();
         sizes.push(0);
         let e = fixed64_field_len(to_nanos(event.timestamp))
@@ -393,8 +504,8 @@ fn size_span(sizes: &mut Vec<usize>, span: &SpanData) -> usize {
         sizes[slot] = e;
         n += len_field_len(e);
     }
-    n += u32_field_len(span.events.dropped_count);
-    for link in span.links.iter() {
+    n += u32_field_len(span.dropped_events_count());
+    for link in span.links() {
         let slot = sizes.len();
         sizes.push(0);
         let l = 18
@@ -406,8 +517,8 @@ fn size_span(sizes: &mut Vec<usize>, span: &SpanData) -> usize {
         sizes[slot] = l;
         n += len_field_len(l);
     }
-    n += u32_field_len(span.links.dropped_count);
-    n += len_field_len(status_len(&span.status)); // status is always present
+    n += u32_field_len(span.dropped_links_count());
+    n += len_field_len(status_len(span.status())); // status is always present
     sizes[slot] = n;
     n
 }
@@ -537,16 +648,27 @@ fn put_array(out: &mut Vec<u8>, array: &Array) {
 /// A `KeyValue` as field `k` of its parent.
 #[inline]
 fn put_key_value(out: &mut Vec<u8>, k: u8, key_str: &str, value: &Value) {
-    let value_len = any_value_len(value);
+    put_attr(out, k, key_str, AttrValue::Value(value));
+}
+
+/// An attribute as a `KeyValue`, field `k` of its parent.
+#[inline]
+fn put_attr(out: &mut Vec<u8>, k: u8, key_str: &str, value: AttrValue<'_>) {
+    let value_len = attr_value_len(value);
     out.push(k);
-    put_varint(
-        out,
-        (str_field_len(key_str.len()) + len_field_len(value_len)) as u64,
-    );
+    put_varint(out, key_value_len(key_str, value_len) as u64);
     put_str_field(out, key(1, LEN), key_str);
     out.push(key(2, LEN));
     put_varint(out, value_len as u64);
-    put_any_value(out, value);
+    match value {
+        // An empty string is still written: the oneof is set (as opentelemetry-proto does).
+        AttrValue::Str(s) => put_len_field(out, key(1, LEN), s.as_bytes()),
+        AttrValue::I64(v) => {
+            out.push(key(3, VARINT));
+            put_varint(out, v as u64);
+        }
+        AttrValue::Value(v) => put_any_value(out, v),
+    }
 }
 
 fn put_attributes(out: &mut Vec<u8>, k: u8, attributes: &[KeyValue]) {
@@ -556,8 +678,8 @@ fn put_attributes(out: &mut Vec<u8>, k: u8, attributes: &[KeyValue]) {
 }
 
 /// One `Span` as `ScopeSpans.spans` (field 2).
-fn write_span(out: &mut Vec<u8>, sizes: &mut Cursor<'_>, span: &SpanData) {
-    let ctx = &span.span_context;
+fn write_span<S: SpanView>(out: &mut Vec<u8>, sizes: &mut Cursor<'_>, span: &S) {
+    let ctx = span.span_context();
     out.push(key(2, LEN));
     put_varint(out, sizes.take() as u64);
     out.extend_from_slice(&[key(1, LEN), 16]);
@@ -565,17 +687,18 @@ fn write_span(out: &mut Vec<u8>, sizes: &mut Cursor<'_>, span: &SpanData) {
     out.extend_from_slice(&[key(2, LEN), 8]);
     out.extend_from_slice(&ctx.span_id().to_bytes());
     put_trace_state(out, key(3, LEN), ctx.trace_state());
-    if span.parent_span_id != SpanId::INVALID {
+    let parent = span.parent_span_id();
+    if parent != SpanId::INVALID {
         out.extend_from_slice(&[key(4, LEN), 8]);
-        out.extend_from_slice(&span.parent_span_id.to_bytes());
+        out.extend_from_slice(&parent.to_bytes());
     }
-    put_str_field(out, key(5, LEN), &span.name);
-    out.extend_from_slice(&[key(6, VARINT), span_kind(&span.span_kind)]);
-    put_fixed64_field(out, key(7, I64), to_nanos(span.start_time));
-    put_fixed64_field(out, key(8, I64), to_nanos(span.end_time));
-    put_attributes(out, key(9, LEN), &span.attributes);
-    put_u32_field(out, key(10, VARINT), span.dropped_attributes_count);
-    for event in span.events.iter() {
+    put_str_field(out, key(5, LEN), span.name());
+    out.extend_from_slice(&[key(6, VARINT), span_kind(span.kind())]);
+    put_fixed64_field(out, key(7, I64), to_nanos(span.start_time()));
+    put_fixed64_field(out, key(8, I64), to_nanos(span.end_time()));
+    span.for_each_attribute(|k, v| put_attr(out, key(9, LEN), k, v));
+    put_u32_field(out, key(10, VARINT), span.dropped_attributes_count());
+    for event in span.events() {
         out.push(key(11, LEN));
         put_varint(out, sizes.take() as u64);
         put_fixed64_field(out, key(1, I64), to_nanos(event.timestamp));
@@ -583,8 +706,8 @@ fn write_span(out: &mut Vec<u8>, sizes: &mut Cursor<'_>, span: &SpanData) {
         put_attributes(out, key(3, LEN), &event.attributes);
         put_u32_field(out, key(4, VARINT), event.dropped_attributes_count);
     }
-    put_u32_field(out, key(12, VARINT), span.events.dropped_count);
-    for link in span.links.iter() {
+    put_u32_field(out, key(12, VARINT), span.dropped_events_count());
+    for link in span.links() {
         let lctx = &link.span_context;
         out.push(key(13, LEN));
         put_varint(out, sizes.take() as u64);
@@ -600,10 +723,10 @@ fn write_span(out: &mut Vec<u8>, sizes: &mut Cursor<'_>, span: &SpanData) {
             &span_flags(lctx.trace_flags().to_u8(), lctx.is_remote()).to_le_bytes(),
         );
     }
-    put_u32_field(out, key(14, VARINT), span.links.dropped_count);
+    put_u32_field(out, key(14, VARINT), span.dropped_links_count());
     out.push(key(15, LEN));
-    put_varint(out, status_len(&span.status) as u64);
-    match &span.status {
+    put_varint(out, status_len(span.status()) as u64);
+    match span.status() {
         Status::Unset => {}
         Status::Ok => out.extend_from_slice(&[key(3, VARINT), 1]),
         Status::Error { description } => {
@@ -613,7 +736,7 @@ fn write_span(out: &mut Vec<u8>, sizes: &mut Cursor<'_>, span: &SpanData) {
     }
     out.extend_from_slice(&SPAN_FLAGS_KEY);
     out.extend_from_slice(
-        &span_flags(ctx.trace_flags().to_u8(), span.parent_span_is_remote).to_le_bytes(),
+        &span_flags(ctx.trace_flags().to_u8(), span.parent_is_remote()).to_le_bytes(),
     );
 }
 

@@ -714,3 +714,92 @@ async fn bytes_equal_what_opentelemetry_otlp_posts() {
     );
     server.abort();
 }
+
+// ---- tracebridge's compact records ------------------------------------------------------
+
+/// `span` as the layers record it: string values copied into the text buffer, integers inline,
+/// everything else as the API's value.
+fn record_of(span: &SpanData, scope: Option<InstrumentationScope>) -> super::record::SpanRecord {
+    let mut attrs = super::record::Attrs::with_capacity(span.attributes.len(), 0);
+    for kv in &span.attributes {
+        match &kv.value {
+            Value::String(s) => attrs.push_str(kv.key.clone(), s.as_str()),
+            Value::I64(i) => attrs.push_i64(kv.key.clone(), *i),
+            other => attrs.push(KeyValue::new(kv.key.clone(), other.clone())),
+        }
+    }
+    super::record::SpanRecord {
+        scope: scope.map(std::sync::Arc::new),
+        span_context: span.span_context.clone(),
+        parent_span_id: span.parent_span_id,
+        parent_is_remote: span.parent_span_is_remote,
+        kind: span.span_kind.clone(),
+        name: span.name.clone(),
+        start: span.start_time,
+        end: span.end_time,
+        attrs,
+        dropped_attributes: span.dropped_attributes_count,
+        events: span.events.events.clone(),
+        dropped_events: span.events.dropped_count,
+        links: span.links.links.clone(),
+        dropped_links: span.links.dropped_count,
+        status: span.status.clone(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// A batch mixing records and SDK spans encodes to exactly the bytes of the same batch as
+    /// `SpanData` (records converted the way the SDK would hold them, in the encoder's own
+    /// scope) — so records inherit the SpanData path's proof against opentelemetry-otlp, which
+    /// the same batch is checked against too.
+    #[test]
+    fn records_encode_exactly_as_the_sdk_spans_they_replace(
+        resource in arb_resource(),
+        scopes in prop::collection::vec(arb_scope(), 3),
+        spans in prop::collection::vec((arb_span(), 0u8..3), 0..6),
+    ) {
+        let own = scopes[0].clone();
+        let mut mixed = Vec::new();
+        let mut as_sdk = Vec::new();
+        for ((mut span, scope), what) in spans {
+            // 0: an SDK span; 1: a record in the encoder's own scope; 2: a record with a scope.
+            if what > 0 {
+                let record = record_of(&span, (what == 2).then(|| scopes[scope].clone()));
+                as_sdk.push(record.to_span_data(own.clone()));
+                mixed.push(super::Finished::Record(record));
+            } else {
+                span.instrumentation_scope = scopes[scope].clone();
+                as_sdk.push(span.clone());
+                mixed.push(super::Finished::Sdk(Box::new(span)));
+            }
+        }
+        let mut encoder = Encoder::new(&resource).with_own_scope(own);
+        let mut from_records = Vec::new();
+        encoder.encode(&mixed, &mut from_records);
+        let from_sdk = ours(&mut encoder, &as_sdk);
+        prop_assert!(from_records == from_sdk, "records and SpanData encode differently");
+        assert_matches_reference(&resource, &as_sdk);
+    }
+}
+
+/// One record with every kind of value, against opentelemetry-otlp's bytes for its `SpanData`.
+#[test]
+fn a_record_encodes_to_opentelemetry_otlp_bytes() {
+    let resource = resource();
+    let mut span = full_span();
+    span.attributes.push(KeyValue::new("empty", ""));
+    span.attributes.push(KeyValue::new("ünïcode", "välüe"));
+    span.attributes.push(KeyValue::new("neg", -1_i64));
+    let scope = span.instrumentation_scope.clone();
+    let record = record_of(&span, None);
+    assert_eq!(
+        record.to_span_data(scope.clone()).attributes,
+        span.attributes
+    );
+    let mut encoder = Encoder::new(&resource).with_own_scope(scope);
+    let mut out = Vec::new();
+    encoder.encode(&[super::Finished::Record(record)], &mut out);
+    assert!(out == reference_bytes(&resource, &[span]));
+}

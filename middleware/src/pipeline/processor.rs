@@ -9,15 +9,16 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
 use super::queue::Queue;
+use super::Finished;
 
 /// Feeds ended spans to tracebridge's export thread (see [`super::worker`]).
 #[derive(Debug)]
 pub(crate) struct QueueProcessor {
-    queue: Arc<Queue<SpanData>>,
+    queue: Arc<Queue<Finished>>,
 }
 
 impl QueueProcessor {
-    pub(crate) fn new(queue: Arc<Queue<SpanData>>) -> Self {
+    pub(crate) fn new(queue: Arc<Queue<Finished>>) -> Self {
         QueueProcessor { queue }
     }
 }
@@ -28,7 +29,7 @@ impl SpanProcessor for QueueProcessor {
     fn on_end(&self, span: SpanData) {
         // As the SDK's batch processor: recorded but unsampled spans are not exported.
         if span.span_context.is_sampled() {
-            self.queue.push(span);
+            self.queue.push(Finished::Sdk(Box::new(span)));
         }
     }
 

@@ -37,6 +37,8 @@ pub(crate) struct Queue<T> {
     dropped: AtomicU64,
     /// Set by the push that found a full batch; cleared by the export thread when it wakes.
     wake_pending: AtomicBool,
+    /// The export thread has ended (what is pushed now is never exported).
+    closed: AtomicBool,
     control: Mutex<Control>,
     signal: Condvar,
 }
@@ -49,6 +51,7 @@ impl<T> Queue<T> {
             batch: batch.clamp(1, capacity.max(1)),
             dropped: AtomicU64::new(0),
             wake_pending: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             control: Mutex::new(Control::default()),
             signal: Condvar::new(),
         }
@@ -93,6 +96,12 @@ impl<T> Queue<T> {
     /// Records queued now.
     pub(crate) fn len(&self) -> usize {
         self.items.len()
+    }
+
+    /// Whether the export thread has ended (after shutdown): spans ending now are discarded,
+    /// as the SDK discards spans that end after its provider was shut down.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
     }
 
     /// The batch size that wakes the export thread.
@@ -167,6 +176,7 @@ impl<T> Queue<T> {
     pub(crate) fn stop(&self) -> Control {
         let mut control = self.control();
         control.stopped = true;
+        self.closed.store(true, Ordering::Relaxed);
         Control {
             wake: false,
             flushes: std::mem::take(&mut control.flushes),

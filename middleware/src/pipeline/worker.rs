@@ -17,25 +17,24 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use opentelemetry_sdk::trace::SpanData;
-
-use super::encode::Encoder;
+use super::encode::{Encoder, SpanView};
 use super::processor::QueueProcessor;
 use super::queue::Queue;
 use super::transport::Transport;
+use super::Finished;
 use crate::config::{Config, Endpoint};
 use crate::export::{FailureReport, REPORT_INTERVAL};
 use crate::ConfigError;
 
 /// Turns a batch of records into one encoded `ExportTraceServiceRequest`. The export thread is
-/// generic over it so that another record type can replace the SDK's `SpanData`.
+/// generic over it (unit tests export plain numbers).
 pub(crate) trait BatchEncoder<T>: Send + 'static {
     /// Appends the encoded request for `batch` to `out`.
     fn encode(&mut self, batch: &[T], out: &mut Vec<u8>);
 }
 
-impl BatchEncoder<SpanData> for Encoder {
-    fn encode(&mut self, batch: &[SpanData], out: &mut Vec<u8>) {
+impl<S: SpanView> BatchEncoder<S> for Encoder {
+    fn encode(&mut self, batch: &[S], out: &mut Vec<u8>) {
         Encoder::encode(self, batch, out);
     }
 }
@@ -44,7 +43,7 @@ impl BatchEncoder<SpanData> for Encoder {
 /// thread; [`Pipeline::shutdown`] does.
 #[derive(Debug)]
 pub(crate) struct Pipeline {
-    pub(super) queue: Arc<Queue<SpanData>>,
+    pub(super) queue: Arc<Queue<Finished>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -75,7 +74,7 @@ impl Pipeline {
         ));
         let worker = Worker {
             queue: queue.clone(),
-            encoder: Encoder::new(resource),
+            encoder: Encoder::new(resource).with_own_scope(super::tracer_scope()),
             transport,
             runtime,
             schedule_delay: cfg.batch.schedule_delay,
@@ -108,6 +107,11 @@ impl Pipeline {
         ))
     }
 
+    /// The queue, for the layers' [`super::recorder::Recorder`].
+    pub(crate) fn queue(&self) -> Arc<Queue<Finished>> {
+        self.queue.clone()
+    }
+
     /// A handle that still reads the queue's counts after the pipeline has moved into the
     /// shutdown flush (for the guard, when that flush runs out of time).
     pub(crate) fn backlog(&self) -> Backlog {
@@ -127,7 +131,7 @@ impl Pipeline {
 
 /// The queue's counts, readable while the export thread is stuck (see [`Pipeline::backlog`]).
 #[derive(Debug)]
-pub(crate) struct Backlog(Arc<Queue<SpanData>>);
+pub(crate) struct Backlog(Arc<Queue<Finished>>);
 
 impl Backlog {
     /// Spans dropped at the full queue since the pipeline started.

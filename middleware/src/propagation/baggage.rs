@@ -91,6 +91,28 @@ fn has(b: u8, class: u8) -> bool {
     CLASS[usize::from(b)] & class != 0
 }
 
+/// Index of the first byte at or after `i` that is not of `class`, or the end of `v`.
+///
+/// Eight bytes at a time while they last: ANDing their classes says whether all eight are of
+/// `class`, one branch per eight bytes instead of one per byte (keys and values are most of a
+/// `baggage` header; the byte-by-byte loop was a third of extracting a browser's DSC).
+#[inline]
+fn skip_class(v: &[u8], mut i: usize, class: u8) -> usize {
+    while let Some(chunk) = v.get(i..i + 8).and_then(|c| <&[u8; 8]>::try_from(c).ok()) {
+        let all = chunk
+            .iter()
+            .fold(u8::MAX, |acc, &b| acc & CLASS[usize::from(b)]);
+        if all & class == 0 {
+            break;
+        }
+        i += 8;
+    }
+    while i < v.len() && has(v[i], class) {
+        i += 1;
+    }
+    i
+}
+
 fn skip_ows(m: &[u8], mut i: usize) -> usize {
     while i < m.len() && matches!(m[i], b' ' | b'\t') {
         i += 1;
@@ -122,19 +144,14 @@ fn next_member<'a>(v: &'a [u8], pos: &mut usize) -> Option<Member<'a>> {
         return None;
     }
     let start = skip_ows(v, *pos);
-    let mut i = start;
-    while i < n && has(v[i], KEY) {
-        i += 1;
-    }
+    let mut i = skip_class(v, start, KEY);
     let key = &v[start..i];
     i = skip_ows(v, i);
     let mut parts = None;
     if !key.is_empty() && i < n && v[i] == b'=' {
         i = skip_ows(v, i + 1);
         let value_start = i;
-        while i < n && has(v[i], VALUE) {
-            i += 1;
-        }
+        i = skip_class(v, i, VALUE);
         let value = &v[value_start..i];
         i = skip_ows(v, i);
         if i == n || v[i] == b',' {
@@ -220,24 +237,24 @@ impl<'a> DscMembers<'a> {
         }
     }
 
-    /// The members as one header value: the incoming `HeaderValue` itself (no copy, no
-    /// re-validation) when they are the whole of it, otherwise one copy.
-    fn into_header(mut self) -> Option<HeaderValue> {
+    /// The members as `(header value, start, end)`: the incoming `HeaderValue` itself (shared,
+    /// no copy, no re-validation) when they are one run of it, otherwise one copy.
+    fn into_header(mut self) -> Option<(HeaderValue, usize, usize)> {
         if self.copied.is_empty() {
             let run = self.run?;
-            let whole = run.start == 0 && run.end == run.value.len();
             // `header` is the value's own `HeaderValue` (the source pairs them), so the address
             // says it is the same bytes without comparing them.
-            if let Some(h) = run
-                .header
-                .filter(|h| whole && std::ptr::eq(h.as_bytes(), run.value))
-            {
-                return Some(h.clone());
+            if let Some(h) = run.header.filter(|h| std::ptr::eq(h.as_bytes(), run.value)) {
+                return Some((h.clone(), run.start, run.end));
             }
-            return HeaderValue::from_bytes(&run.value[run.start..run.end]).ok();
+            let h = HeaderValue::from_bytes(&run.value[run.start..run.end]).ok()?;
+            let len = h.len();
+            return Some((h, 0, len));
         }
         self.flush_run();
-        HeaderValue::from_maybe_shared(bytes::Bytes::from(self.copied)).ok()
+        let h = HeaderValue::from_maybe_shared(bytes::Bytes::from(self.copied)).ok()?;
+        let len = h.len();
+        Some((h, 0, len))
     }
 }
 
@@ -288,18 +305,38 @@ pub(crate) fn parse<'a>(
                         Some(super::hex::decode_fixed::<16>(val, false).map(TraceId::from_bytes));
                 }
             } else if w3c {
-                let Ok(val) = percent_decode(val).decode_utf8() else {
+                // Key, value and properties were checked to be tchar / baggage-octets / visible
+                // ASCII above, so they are UTF-8; a value without `%` is its own decoding.
+                let val = if val.contains(&b'%') {
+                    match percent_decode(val).decode_utf8() {
+                        Ok(v) => v.into_owned(),
+                        Err(_) => continue,
+                    }
+                } else {
+                    let Ok(v) = std::str::from_utf8(val) else {
+                        continue;
+                    };
+                    v.to_owned()
+                };
+                let Ok(key) = std::str::from_utf8(key) else {
                     continue;
                 };
-                // Checked to be tchar / visible ASCII above, so always UTF-8.
-                let (Ok(key), Ok(props)) = (std::str::from_utf8(key), std::str::from_utf8(props))
-                else {
-                    continue;
+                let props = if props.is_empty() {
+                    ""
+                } else {
+                    let Ok(p) = std::str::from_utf8(props) else {
+                        continue;
+                    };
+                    p
                 };
-                let (before, known) = (baggage.len(), baggage.get(key).is_some());
-                baggage.insert_with_metadata(key.to_owned(), val.into_owned(), props.to_owned());
-                if !known && baggage.len() == before {
-                    // Refused by `Baggage` (full): keep the member as it came.
+                let before = baggage.len();
+                // `&str` properties: `BaggageMetadata` copies them once (from a `String` it
+                // would trim-copy it again).
+                let replaced = baggage.insert_with_metadata(key.to_owned(), val, props);
+                // Neither replaced nor added: refused. Our member grammar is OpenTelemetry's
+                // key rule and our byte limits keep it under its 8192-byte total, so only its
+                // 64-entry cap refuses a member: keep the member as it came.
+                if replaced.is_none() && baggage.len() == before {
                     if !overflow.is_empty() {
                         overflow.push(b',');
                     }
@@ -308,9 +345,9 @@ pub(crate) fn parse<'a>(
             }
         }
     }
-    dsc_members
-        .into_header()
-        .map(|header| SentryDsc::from_validated_parts(header, dsc_trace_id.flatten()))
+    dsc_members.into_header().map(|(header, start, end)| {
+        SentryDsc::from_validated_parts(header, start, end, dsc_trace_id.flatten())
+    })
 }
 
 /// Appends the W3C members of `baggage` (skipping `sentry-*` when `skip_sentry`), then the
@@ -538,6 +575,19 @@ mod tests {
         }
     }
 
+    /// One `baggage` value: what `Baggage` holds and the members kept verbatim past its 64.
+    fn read_with_overflow(value: &str, dsc: bool) -> (Baggage, Vec<u8>) {
+        let (mut b, mut over) = (Baggage::new(), Vec::new());
+        parse(
+            std::iter::once((value.as_bytes(), None)),
+            true,
+            dsc,
+            &mut b,
+            &mut over,
+        );
+        (b, over)
+    }
+
     fn read(values: &[&str], dsc: bool) -> (Baggage, Option<SentryDsc>) {
         let mut b = Baggage::new();
         let d = parse(
@@ -589,39 +639,56 @@ mod tests {
     }
 
     #[test]
-    fn dsc_is_the_incoming_value_itself_when_it_is_all_sentry_members() {
+    fn dsc_shares_the_incoming_value_when_its_members_are_one_run() {
         let whole = HeaderValue::from_static(
             "sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-sample_rate=0.5",
         );
-        let mixed = HeaderValue::from_static("sentry-sample_rate=0.5,user=1,sentry-sampled=true");
         let read = |h: &HeaderValue| {
             let mut b = Baggage::new();
-            parse(
+            let dsc = parse(
                 std::iter::once((h.as_bytes(), Some(h))),
                 true,
                 true,
                 &mut b,
                 &mut Vec::new(),
             )
-            .unwrap()
+            .unwrap();
+            (dsc, b)
         };
-        let dsc = read(&whole);
+        // Where the members are in the incoming value, when they share it.
+        let offset = |dsc: &SentryDsc, h: &HeaderValue| {
+            let (d, h) = (dsc.as_bytes().as_ptr_range(), h.as_bytes().as_ptr_range());
+            (h.start <= d.start && d.end <= h.end).then(|| d.start as usize - h.start as usize)
+        };
+        let (dsc, _) = read(&whole);
         assert_eq!(dsc.as_str(), whole.to_str().unwrap());
-        assert_eq!(
-            dsc.header_value().as_bytes().as_ptr(),
-            whole.as_bytes().as_ptr(),
-            "shared, not copied"
-        );
+        assert_eq!(offset(&dsc, &whole), Some(0), "shared, not copied");
         assert_eq!(
             dsc.trace_id(),
             TraceId::from_hex("771a43a4192642f0b136d5159a501700").ok()
         );
-        let dsc = read(&mixed);
-        assert_eq!(dsc.as_str(), "sentry-sample_rate=0.5,sentry-sampled=true");
-        assert_ne!(
-            dsc.header_value().as_bytes().as_ptr(),
-            mixed.as_bytes().as_ptr()
+        // A browser's DSC followed by W3C members, or after them: still one run, shared.
+        let prefix = HeaderValue::from_static(
+            "sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-sampled=true , user.tier=gold",
         );
+        let (dsc, b) = read(&prefix);
+        assert_eq!(
+            dsc.as_str(),
+            "sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-sampled=true"
+        );
+        assert_eq!(offset(&dsc, &prefix), Some(0));
+        assert_eq!(b.get("user.tier").unwrap().as_str(), "gold");
+        let suffix =
+            HeaderValue::from_static("user=1, sentry-sample_rate=0.5,sentry-sampled=true ");
+        let (dsc, _) = read(&suffix);
+        assert_eq!(dsc.as_str(), "sentry-sample_rate=0.5,sentry-sampled=true");
+        assert_eq!(offset(&dsc, &suffix), Some(8));
+        assert_eq!(dsc.trace_id(), None);
+        // Members apart: one copy of them, joined.
+        let mixed = HeaderValue::from_static("sentry-sample_rate=0.5,user=1,sentry-sampled=true");
+        let (dsc, _) = read(&mixed);
+        assert_eq!(dsc.as_str(), "sentry-sample_rate=0.5,sentry-sampled=true");
+        assert_eq!(offset(&dsc, &mixed), None);
     }
 
     #[test]
@@ -645,14 +712,7 @@ mod tests {
         assert_eq!(b.get("small").unwrap().as_str(), "1");
         // 10 000 entries: bounded, 64 stored by Baggage, the rest up to 180 kept verbatim.
         let many: Vec<String> = (0..10_000).map(|i| format!("k{i}=v")).collect();
-        let (mut b, mut over) = (Baggage::new(), Vec::new());
-        parse(
-            std::iter::once((many.join(",").as_bytes(), None)),
-            true,
-            false,
-            &mut b,
-            &mut over,
-        );
+        let (b, over) = read_with_overflow(&many.join(","), false);
         assert_eq!(b.len(), 64);
         assert_eq!(over, many[64..MAX_ENTRIES].join(",").into_bytes());
         // Members past 8192 bytes total are dropped.
@@ -661,6 +721,19 @@ mod tests {
         let chunk3 = format!("c={}", "x".repeat(4000));
         let (b, _) = read(&[&chunk, &chunk2, &chunk3], true);
         assert!(b.get("a").is_some() && b.get("b").is_some() && b.get("c").is_none());
+    }
+
+    /// Once `Baggage` is full, a repeated key still replaces its entry (the last one wins, as
+    /// below the cap) and is not also kept verbatim; only new keys go to the overflow.
+    #[test]
+    fn a_repeated_key_in_a_full_baggage_replaces_its_entry() {
+        let mut members: Vec<String> = (0..64).map(|i| format!("k{i}=v")).collect();
+        members.extend(["k5=new".into(), "k64=x".into(), "k6=again;p".into()]);
+        let (b, over) = read_with_overflow(&members.join(","), true);
+        assert_eq!(b.len(), 64);
+        assert_eq!(b.get("k5").unwrap().as_str(), "new");
+        assert_eq!(b.get_with_metadata("k6").unwrap().1.as_str(), "p");
+        assert_eq!(over, b"k64=x");
     }
 
     #[test]
@@ -688,14 +761,7 @@ mod tests {
         let members: Vec<String> = (0..MAX_ENTRIES)
             .map(|i| format!("k{i:03} = v%20{i};p{i}"))
             .collect();
-        let (mut b, mut over) = (Baggage::new(), Vec::new());
-        parse(
-            std::iter::once((members.join(",").as_bytes(), None)),
-            true,
-            true,
-            &mut b,
-            &mut over,
-        );
+        let (mut b, over) = read_with_overflow(&members.join(","), true);
         assert_eq!(b.len(), 64);
         let mut out = Vec::new();
         let n = push(&b, Some(&over), true, MAX_TOTAL_BYTES, 0, &mut out);

@@ -53,10 +53,35 @@ pub(crate) fn push(ids: &hex::IdsHex, sampled: bool, out: &mut Vec<u8>) {
 ///
 /// Stored as a value on the extracted [`opentelemetry::Context`]; read it with
 /// `cx.get::<SentryDsc>()`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct SentryDsc {
+    /// The members are `header[start..end]`: when they are one run of the incoming `baggage`
+    /// value (the usual case, a browser SDK writes its members together), `header` is that
+    /// value itself, shared and not copied, even when W3C members follow or precede them (it
+    /// then lives as long as the context: the request's header bytes, which a server's
+    /// `HeaderValue`s share anyway).
     header: HeaderValue,
+    start: usize,
+    end: usize,
     trace_id: Option<TraceId>,
+}
+
+impl PartialEq for SentryDsc {
+    /// Equal members (and so the same trace id), wherever they are stored.
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes() && self.trace_id == other.trace_id
+    }
+}
+
+impl Eq for SentryDsc {}
+
+impl std::fmt::Debug for SentryDsc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentryDsc")
+            .field("members", &self.as_str())
+            .field("trace_id", &self.trace_id)
+            .finish()
+    }
 }
 
 impl SentryDsc {
@@ -64,11 +89,13 @@ impl SentryDsc {
     /// Returns `None` if any member is not a `sentry-` member or not visible ASCII, or if they
     /// are longer than a `baggage` header may be ([`MAX_TOTAL_BYTES`](super::MAX_TOTAL_BYTES)).
     pub fn from_members(members: &str) -> Option<Self> {
-        if members.len() > super::MAX_TOTAL_BYTES {
+        if members.len() > super::MAX_TOTAL_BYTES || !members.is_ascii() {
             return None;
         }
         let header = HeaderValue::from_str(members).ok()?;
         let dsc = SentryDsc {
+            start: 0,
+            end: header.len(),
             trace_id: None,
             header,
         };
@@ -78,10 +105,21 @@ impl SentryDsc {
         Some(dsc.with_parsed_trace_id())
     }
 
-    /// Wraps members already validated by the baggage parser, which also decoded the value of
-    /// the first `sentry-trace_id` member.
-    pub(crate) fn from_validated_parts(header: HeaderValue, trace_id: Option<TraceId>) -> Self {
-        let dsc = SentryDsc { header, trace_id };
+    /// Wraps members already validated by the baggage parser, `header[start..end]`, which also
+    /// decoded the value of the first `sentry-trace_id` member.
+    pub(crate) fn from_validated_parts(
+        header: HeaderValue,
+        start: usize,
+        end: usize,
+        trace_id: Option<TraceId>,
+    ) -> Self {
+        debug_assert!(start < end && end <= header.len());
+        let dsc = SentryDsc {
+            header,
+            start,
+            end,
+            trace_id,
+        };
         debug_assert_eq!(dsc, dsc.clone().with_parsed_trace_id());
         dsc
     }
@@ -96,8 +134,8 @@ impl SentryDsc {
 
     /// The members, comma-separated, exactly as forwarded.
     pub fn as_str(&self) -> &str {
-        // Only ever built from visible ASCII.
-        self.header.to_str().unwrap_or_default()
+        // Only ever built from visible ASCII, space and tab.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 
     /// The raw (percent-encoded) value of one member, e.g. `get("sentry-sample_rate")`.
@@ -119,8 +157,9 @@ impl SentryDsc {
         self.trace_id
     }
 
-    pub(crate) fn header_value(&self) -> &HeaderValue {
-        &self.header
+    /// The members' bytes, as [`SentryDsc::as_str`].
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.header.as_bytes()[self.start..self.end]
     }
 }
 
@@ -218,6 +257,9 @@ mod tests {
         let long = format!("sentry-x={}", "v".repeat(super::super::MAX_TOTAL_BYTES));
         assert!(SentryDsc::from_members(&long).is_none());
         assert!(SentryDsc::from_members("").is_none());
+        // Not visible ASCII (a header value may hold obs-text, a DSC may not).
+        assert!(SentryDsc::from_members("sentry-release=\u{e9}").is_none());
+        assert!(SentryDsc::from_members("sentry-release=a\tb").is_some());
     }
 
     #[test]

@@ -907,6 +907,166 @@ mod fuzz {
         }
     }
 
+    /// Everything extraction puts on a context, as text.
+    fn summary(cx: &Context) -> String {
+        let span = cx.span();
+        let sc = span.span_context();
+        let mut bag: Vec<String> = cx
+            .baggage()
+            .iter()
+            .map(|(k, (v, m))| format!("{k}={v:?};{m}"))
+            .collect();
+        bag.sort();
+        format!(
+            "{:?} {:?} {:?} {} {:?} | {bag:?} | {:?} | {:?} | {:?} | {:?} | {:?}",
+            sc.trace_id(),
+            sc.span_id(),
+            sc.trace_flags(),
+            sc.is_remote(),
+            sc.trace_state().header(),
+            cx.get::<SentryDsc>(),
+            sentry_ctx(cx),
+            cx.get::<baggage::Overflow>().map(|o| o.0.clone()),
+            cx.get::<FullTraceState>().map(|f| &f.header),
+            jaeger_debug_id(cx),
+        )
+    }
+
+    /// A [`HeaderMap`] read through the [`Extractor`] interface: every lookup by name, the
+    /// straightforward reading the one-pass [`MapSource`] must agree with.
+    struct ByName<'h>(&'h HeaderMap);
+
+    impl Extractor for ByName<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0.get(key).and_then(|v| v.to_str().ok())
+        }
+
+        fn keys(&self) -> Vec<&str> {
+            self.0.keys().map(HeaderName::as_str).collect()
+        }
+
+        fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+            let all: Vec<&str> = self
+                .0
+                .get_all(key)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            (!all.is_empty()).then_some(all)
+        }
+    }
+
+    /// Header names of every field, near misses of them, and others.
+    const ANY_NAMES: [&str; 21] = [
+        "traceparent",
+        "tracestate",
+        "baggage",
+        "uber-trace-id",
+        "uberctx-k",
+        "uberctx-other",
+        "b3",
+        "x-b3-traceid",
+        "x-b3-spanid",
+        "x-b3-sampled",
+        "x-b3-flags",
+        "sentry-trace",
+        "jaeger-debug-id",
+        "traceparentx",
+        "b",
+        "uber-trace",
+        "x-b3-other",
+        "sentry-tracestate",
+        "jaeger-debug",
+        "host",
+        "user-agent",
+    ];
+
+    /// Well-formed values for each name (trace ids differ between formats, so precedence
+    /// shows), so the formats that need several headers (B3 multi, `X-B3-Flags`, a debug id
+    /// without a trace context) are met often.
+    fn good_values(name: &str) -> &'static [&'static str] {
+        match name {
+            "traceparent" => &[
+                TP,
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-02",
+            ],
+            "tracestate" => &["congo=t61rcWkgMzE,rojo=00f067aa0ba902b7", "a@b@c=1,k=v"],
+            "baggage" => &[
+                "sentry-trace_id=4bf92f3577b34da6a3ce929d0e0e4736,k=v%20w;p,x=1",
+                "sentry-sample_rate=1,sentry-trace_id=771a43a4192642f0b136d5159a501700,u=2",
+                "k=1,sentry-sampled=true",
+            ],
+            "uber-trace-id" => &[
+                "6e0c63257de34c92bf9efcd03927272e:00f067aa0ba902b7:0:1",
+                "6e0c63257de34c92bf9efcd03927272e%3A00f067aa0ba902b7%3A0%3A0",
+            ],
+            "uberctx-k" | "uberctx-other" => &["v%20w", "1"],
+            "b3" => &[
+                "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90",
+                "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1",
+                "d",
+            ],
+            "x-b3-traceid" => &["463ac35c9f6413ad48485a3953bb6124", "463ac35c9f6413ad"],
+            "x-b3-spanid" => &["a2fb4a1d1a96d312"],
+            "x-b3-sampled" => &["0", "1"],
+            "x-b3-flags" => &["1"],
+            "sentry-trace" => &[
+                "771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1",
+                "771a43a4192642f0b136d5159a501700-b7ad6b7169203331",
+            ],
+            "jaeger-debug-id" => &["dbg-1"],
+            _ => &["1"],
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000),
+            ..ProptestConfig::default()
+        })]
+
+        /// One pass over the map ([`MapSource`]) finds what looking each header up by name
+        /// finds: same context, for every format on, any precedence, repeated headers included.
+        #[test]
+        fn one_pass_agrees_with_lookups_by_name(
+            pairs in proptest::collection::vec(
+                (
+                    proptest::sample::select(ANY_NAMES.to_vec()),
+                    any::<proptest::sample::Index>(),
+                    proptest::bool::weighted(0.75),
+                    value_bytes(),
+                ),
+                0..10,
+            ),
+            first in proptest::sample::select(Format::ALL.to_vec()),
+        ) {
+            let mut h = HeaderMap::new();
+            for (name, pick, good, value) in pairs {
+                let value = if good {
+                    let values = good_values(name);
+                    values[pick.index(values.len())].as_bytes().to_vec()
+                } else {
+                    value
+                };
+                // `Extractor::get` gives one value per name, so a repeated `uberctx-*` header
+                // is read whole only from a map (each value tried, as before the one pass).
+                if name.starts_with(UBERCTX_PREFIX) && h.contains_key(name) {
+                    continue;
+                }
+                // Visible ASCII only: the `Extractor` interface has strings.
+                if let Ok(value) = HeaderValue::from_str(&String::from_utf8_lossy(&value)) {
+                    if value.to_str().is_ok() {
+                        h.append(HeaderName::from_static(name), value);
+                    }
+                }
+            }
+            let p = all().with_precedence(&[first]);
+            let one_pass = p.extract(&h);
+            let by_name = TextMapPropagator::extract(&p, &ByName(&h));
+            prop_assert_eq!(summary(&one_pass), summary(&by_name));
+        }
+    }
+
     #[test]
     fn oversized_inputs_are_bounded() {
         let huge = "a".repeat(64 * 1024);
