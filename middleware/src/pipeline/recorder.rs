@@ -817,4 +817,81 @@ mod tests {
             crate::pipeline::tracer_scope()
         );
     }
+
+    /// A sampler that drops spans whose `url.path` is `/healthz` (what a `Builder::sampler`
+    /// may do): it sees the record's attributes when the recorder is told it reads them.
+    #[derive(Clone, Debug)]
+    struct NoHealthChecks;
+
+    impl ShouldSample for NoHealthChecks {
+        fn should_sample(
+            &self,
+            _parent: Option<&Context>,
+            _trace_id: TraceId,
+            _name: &str,
+            _kind: &SpanKind,
+            attributes: &[KeyValue],
+            _links: &[Link],
+        ) -> opentelemetry_sdk::trace::SamplingResult {
+            let health = attributes
+                .iter()
+                .any(|kv| kv.key.as_str() == "url.path" && kv.value.as_str() == "/healthz");
+            opentelemetry_sdk::trace::SamplingResult {
+                decision: if health {
+                    SamplingDecision::Drop
+                } else {
+                    SamplingDecision::RecordAndSample
+                },
+                attributes: vec![KeyValue::new("sampler.saw", attributes.len() as i64)],
+                trace_state: TraceState::default(),
+            }
+        }
+    }
+
+    #[test]
+    fn a_custom_sampler_sees_the_attributes_and_adds_its_own() {
+        let queue = Arc::new(Queue::new(16, 16));
+        let start = |reads: bool, path: &str| {
+            let recorder = Recorder::new(
+                Box::new(NoHealthChecks),
+                reads,
+                SpanLimits::default(),
+                Some(queue.clone()),
+            );
+            let mut attrs = Attrs::with_capacity(2, 16);
+            attrs.push_static("http.request.method", "GET");
+            attrs.push_str("url.path", path);
+            let cx = recorder.start(
+                "GET".into(),
+                SpanKind::Server,
+                attrs,
+                vec![],
+                &Context::new(),
+            );
+            cx.span().end();
+            let mut got = Vec::new();
+            queue.pop_into(&mut got, 16);
+            got.into_iter()
+                .map(|f| match f {
+                    Finished::Record(r) => r.to_span_data(crate::pipeline::tracer_scope()),
+                    Finished::Sdk(_) => panic!("an SDK span in the recorder's queue"),
+                })
+                .collect::<Vec<_>>()
+        };
+        assert!(start(true, "/healthz").is_empty(), "dropped by the sampler");
+        let kept = start(true, "/users");
+        assert_eq!(kept.len(), 1);
+        assert_eq!(
+            kept[0].attributes,
+            vec![
+                KeyValue::new("http.request.method", "GET"),
+                KeyValue::new("url.path", "/users"),
+                KeyValue::new("sampler.saw", 2_i64),
+            ]
+        );
+        // A sampler from OTEL_TRACES_SAMPLER never reads them: not converted for it.
+        let blind = start(false, "/healthz");
+        assert_eq!(blind.len(), 1);
+        assert_eq!(blind[0].attributes[2], KeyValue::new("sampler.saw", 0_i64));
+    }
 }
