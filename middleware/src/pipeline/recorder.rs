@@ -1,7 +1,9 @@
-//! Starting and ending [`SpanRecord`]s: what the OpenTelemetry SDK's tracer and span do for a
-//! layer's span, without the SDK (issue 11; see [`super::record`] for why).
+//! Starting and ending [`SpanRecord`]s: what the OpenTelemetry SDK's tracer and span do, without
+//! the SDK (issue 11; see [`super::record`] for why). The layers start their spans with
+//! [`Recorder::start`]; tracing-opentelemetry and the OpenTelemetry API start theirs through
+//! [`RecordTracer`] / [`RecordTracerProvider`] ([`Recorder::build`]).
 //!
-//! [`Recorder::start`] follows `SdkTracer::build_with_context` (opentelemetry_sdk 0.32) step by
+//! Starting a span follows `SdkTracer::build_with_context` (opentelemetry_sdk 0.32) step by
 //! step: no span under suppressed telemetry; the parent's trace id or a new one; the configured
 //! sampler (the same `DebugSampler`-wrapped sampler the provider has) decides; the parent's trace
 //! flags with the sampled bit set or cleared; the sampler's trace state and attributes; the span
@@ -12,9 +14,9 @@
 //! events to it, and the propagators inject its ids. Ending it pushes the record into the
 //! pipeline's queue: a move into a lock-free slot.
 //!
-//! init uses a recorder only when tracebridge's pipeline and the built-in samplers are all that
-//! reads the layers' spans: with Sentry's span processor installed (`SENTRY_TRACES_SAMPLE_RATE`
-//! above 0) the layers keep creating SDK spans, which that processor turns into transactions.
+//! init installs a recorder unless Sentry's span processor is installed
+//! (`SENTRY_TRACES_SAMPLE_RATE` above 0): that processor turns SDK spans into transactions, so
+//! then every span stays an SDK span.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -32,7 +34,7 @@ use super::queue::Queue;
 use super::record::{Attrs, SpanRecord};
 use super::Finished;
 
-/// Starts the layers' spans as [`SpanRecord`]s and sends the ended ones to the pipeline.
+/// Starts spans as [`SpanRecord`]s and sends the ended, sampled ones to the pipeline.
 pub(crate) struct Recorder {
     sampler: Box<dyn ShouldSample>,
     /// Whether the sampler may read the span's attributes (one given through
