@@ -13,7 +13,7 @@
 //!
 //! The encoder writes records with the same code as `SpanData` ([`super::encode::SpanView`]);
 //! the tests prove a record encodes to exactly the bytes of the `SpanData` the SDK would have
-//! built for the same span ([`SpanRecord::to_span_data`]), and that path is proven against
+//! built for the same span (`SpanRecord::to_span_data`, test-only), and that path is proven against
 //! opentelemetry-proto.
 
 use std::borrow::Cow;
