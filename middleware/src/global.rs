@@ -31,10 +31,11 @@ pub struct Settings {
     pub recorder: Option<SpanRecorder>,
 }
 
-/// tracebridge's own span recorder, installed by [`crate::init`] when tracebridge's pipeline
-/// and the samplers are all that reads the layers' spans (no Sentry transactions): the layers'
-/// SERVER and CLIENT spans are then compact records sent straight to the export queue, not
-/// OpenTelemetry SDK spans. Opaque: only `init` makes one.
+/// tracebridge's own span recorder, installed by [`crate::init`] unless Sentry transactions are
+/// on (`SENTRY_TRACES_SAMPLE_RATE` above 0, whose span processor needs SDK spans): the layers'
+/// SERVER and CLIENT spans, the `tracing` spans and the OpenTelemetry API's spans are then
+/// compact records sent straight to the export queue, not OpenTelemetry SDK spans. Opaque:
+/// only `init` makes one.
 #[derive(Clone, Debug)]
 pub struct SpanRecorder(pub(crate) Arc<crate::pipeline::recorder::Recorder>);
 

@@ -10,7 +10,9 @@
 //!    `OTEL_RESOURCE_ATTRIBUTES`, `telemetry.sdk.*`), and — when an endpoint is set —
 //!    tracebridge's span pipeline (tonic for `grpc`, reqwest for `http/protobuf`).
 //!    Sentry's `SentrySpanProcessor` is added when `SENTRY_TRACES_SAMPLE_RATE > 0`, so Sentry
-//!    transactions are the same spans, with the same trace id, as the ones sent to Jaeger.
+//!    transactions are the same spans, with the same trace id, as the ones sent to Jaeger;
+//!    otherwise spans are tracebridge's records ([`crate::global::SpanRecorder`]), and the
+//!    OpenTelemetry API's global tracer provider makes records too.
 //! 3. **Propagator**: `OTEL_PROPAGATORS`, writing this service's Sentry DSC when it starts a
 //!    trace; installed as OpenTelemetry's global text map propagator too.
 //! 4. **Subscriber**: registry + fmt layer (filtered by `RUST_LOG`, default `info`; each line
@@ -25,9 +27,9 @@
 //!
 //! # Filters
 //!
-//! `RUST_LOG` filters log output only. The layers' SERVER and CLIENT spans are OpenTelemetry
-//! spans made with the installed tracer (not `tracing` spans, which cost twice as much), so no
-//! filter removes them. The application's `tracing` spans go through the OpenTelemetry layer's
+//! `RUST_LOG` filters log output only. The layers' SERVER and CLIENT spans are started
+//! directly (records, or OpenTelemetry spans of the installed tracer; not `tracing` spans,
+//! which cost twice as much), so no filter removes them. The application's `tracing` spans go through the OpenTelemetry layer's
 //! own filter, `info` by default ([`Builder::span_filter`]) and independent of `RUST_LOG`:
 //! INFO spans are exported even under `RUST_LOG=warn`, while the TRACE/DEBUG spans of hyper, h2
 //! and tonic (including the exporter's own HTTP/2 traffic) are never turned into OpenTelemetry
@@ -549,8 +551,8 @@ struct Provider {
 
 /// The tracer provider: sampler, resource, and — when an endpoint is set — tracebridge's span
 /// pipeline ([`crate::pipeline`]); Sentry's span processor when `sentry_processor`, else the
-/// recorder that writes the layers' and the `tracing` spans straight into the pipeline (same sampler, span
-/// limits from the same `OTEL_SPAN_*_COUNT_LIMIT` variables the SDK reads).
+/// recorder that writes every span straight into the pipeline (same sampler, span limits from
+/// the same `OTEL_SPAN_*_COUNT_LIMIT` variables the SDK reads).
 fn build_provider(
     cfg: &Config,
     sampler: Option<opentelemetry_sdk::trace::Sampler>,

@@ -1,7 +1,8 @@
 //! tracebridge's own span export pipeline: from an ended span to OTLP bytes on the wire.
 //!
 //! ```text
-//! SDK span ends ─► processor::QueueProcessor::on_end ─► queue::Queue (bounded, lock-free;
+//! record ends (recorder::RecordSpan::end) ─┐
+//! SDK span ends (QueueProcessor::on_end) ──┴► queue::Queue (bounded, lock-free;
 //!                  a full queue drops the span and counts it)
 //!               ─► worker: one export thread — batch ─► encode::Encoder (hand-written OTLP
 //!                  protobuf) into a reused buffer ─► retry: OTLP retry rules ─► transport:
@@ -12,11 +13,13 @@
 //! docs/performance.md for why: most of the export cost was opentelemetry-otlp building
 //! prost structs, and the SDK's queue dropped most spans at saturation).
 //!
-//! Two kinds of finished spans share the queue ([`Finished`]): the layers' SERVER and CLIENT
-//! spans as tracebridge's compact [`record::SpanRecord`]s, written by [`recorder::Recorder`]
-//! without the SDK, and every other span (`#[instrument]` spans through tracing-opentelemetry,
-//! spans made with the OpenTelemetry API) as the SDK's `SpanData`, through
-//! [`processor::QueueProcessor`].
+//! Two kinds of finished spans share the queue ([`Finished`]). Tracebridge's compact
+//! [`record::SpanRecord`]s, written by [`recorder::Recorder`] without the SDK, are the layers'
+//! SERVER and CLIENT spans, the `tracing` spans (tracing-opentelemetry on
+//! [`recorder::RecordTracer`]) and the `opentelemetry::global::tracer` spans
+//! ([`recorder::RecordTracerProvider`]). The SDK's `SpanData`, through
+//! [`processor::QueueProcessor`], are every span when Sentry's span processor is installed
+//! (`SENTRY_TRACES_SAMPLE_RATE` above 0) and spans started from `Guard::tracer_provider()`.
 
 pub(crate) mod encode;
 pub(crate) mod processor;
