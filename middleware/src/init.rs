@@ -38,7 +38,7 @@
 //! # Export off the request path
 //!
 //! Export runs off the request path, through tracebridge's own span pipeline
-//! ([`crate::pipeline`], replacing the SDK's `BatchSpanProcessor` and opentelemetry-otlp).
+//! (`middleware/src/pipeline`, replacing the SDK's `BatchSpanProcessor` and opentelemetry-otlp).
 //! Ending a span pushes it into a bounded lock-free queue (`OTEL_BSP_MAX_QUEUE_SIZE`) that wakes
 //! nobody; the export thread (`tracebridge-export`, owned by the guard) wakes once per full
 //! batch (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`) or per `OTEL_BSP_SCHEDULE_DELAY`, encodes the batch

@@ -1,8 +1,11 @@
-//! The OpenTelemetry span limits (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`,
-//! `OTEL_SPAN_EVENT_COUNT_LIMIT`) hold for tracebridge's span records as for SDK spans: the
-//! server layer's span keeps its first attributes, in order, and its first events; so does a
-//! `tracing` span. The SDK reads these variables from the process environment, so this test
-//! binary sets them before `init` (one test: nothing else runs in this process).
+//! Every kind of span through `init`, in one export: the server layer's record, a `tracing`
+//! span (a record through tracing-opentelemetry), an `opentelemetry::global::tracer` span (a
+//! record with its own scope) and an SDK span from `Guard::tracer_provider()` (through the
+//! SDK's processor into the same queue). The OpenTelemetry span limits
+//! (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`) hold for records as for
+//! SDK spans: the server layer's span keeps its first attributes, in order, and its first
+//! events; so do the others. The SDK reads these variables from the process environment, so
+//! this test binary sets them before `init` (one test: nothing else runs in this process).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -22,7 +25,7 @@ async fn user() -> &'static str {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn span_limits_apply_to_the_layers_and_tracing_spans() {
+async fn every_kind_of_span_is_exported_within_the_span_limits() {
     // Edition 2021: `set_var` is safe; this binary's only test, before any thread reads it.
     std::env::set_var("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "3");
     std::env::set_var("OTEL_SPAN_EVENT_COUNT_LIMIT", "1");
@@ -58,14 +61,37 @@ async fn span_limits_apply_to_the_layers_and_tracing_spans() {
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), "ok");
     server.abort();
+
+    // The OpenTelemetry API (a record, scope `my-lib`) and the SDK provider (an SDK span).
+    use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    let five = || (1..=5).map(|i| opentelemetry::KeyValue::new(format!("k{i}"), i));
+    let mut api = opentelemetry::global::tracer("my-lib").start("api work");
+    api.set_attributes(five());
+    api.end();
+    let mut sdk = guard
+        .tracer_provider()
+        .expect("a provider")
+        .tracer("direct-sdk")
+        .start("sdk work");
+    sdk.set_attributes(five());
+    sdk.end();
     tokio::task::spawn_blocking(move || drop(guard))
         .await
         .unwrap();
 
     let spans = receiver.spans();
-    assert_eq!(spans.len(), 2, "{spans:#?}");
+    assert_eq!(spans.len(), 4, "{spans:#?}");
+    for (name, scope) in [("api work", "my-lib"), ("sdk work", "direct-sdk")] {
+        let s = spans.iter().find(|s| s.name == name).unwrap();
+        assert_eq!(s.scope_name, scope);
+        assert_eq!(s.kind, SpanKind::Internal);
+        assert_eq!(s.service_name, "limits");
+        let keys: Vec<&str> = s.attributes.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["k1", "k2", "k3"], "{name}");
+    }
     let server_span = spans.iter().find(|s| s.kind == SpanKind::Server).unwrap();
     assert_eq!(server_span.name, "GET /users/{id}");
+    assert_eq!(server_span.scope_name, "tracebridge");
     // The layer's first three attributes, in the order it records them.
     let keys: Vec<&str> = server_span.attributes.keys().map(String::as_str).collect();
     assert_eq!(keys, ["http.request.method", "http.route", "url.path"]);
