@@ -109,23 +109,35 @@ pub async fn start_with(receiver: OtlpReceiver, extra_env: &[(&str, &str)]) -> T
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
-    let ports = Ports::free().expect("free ports");
-    let options = Options {
-        launcher: Launcher::Binaries(service_binaries().to_path_buf()),
-        ports,
-        otlp_endpoint: Some(receiver.grpc_endpoint()),
-        env,
-        log_dir: std::env::temp_dir().join(format!(
-            "tracebridge-e2e-{}-{}",
-            std::process::id(),
-            ports.a.port()
-        )),
-        startup_timeout: Duration::from_secs(60),
+    // A free port can be taken by another test's process between `Ports::free` and the
+    // service binding it (tests of one binary start meshes and Jaegers at once): that start is
+    // retried on other ports, as testkit's Jaeger does (seen in a CI run).
+    let mut attempt = 0;
+    let (mesh, ports) = loop {
+        let ports = Ports::free().expect("free ports");
+        let options = Options {
+            launcher: Launcher::Binaries(service_binaries().to_path_buf()),
+            ports,
+            otlp_endpoint: Some(receiver.grpc_endpoint()),
+            env: env.clone(),
+            log_dir: std::env::temp_dir().join(format!(
+                "tracebridge-e2e-{}-{}",
+                std::process::id(),
+                ports.a.port()
+            )),
+            startup_timeout: Duration::from_secs(60),
+        };
+        match tokio::task::spawn_blocking(move || Mesh::start(&options))
+            .await
+            .unwrap()
+        {
+            Ok(mesh) => break (mesh, ports),
+            Err(e) if e.to_string().contains("Address already in use") && attempt < 5 => {
+                attempt += 1;
+            }
+            Err(e) => panic!("mesh did not start: {e}"),
+        }
     };
-    let mesh = tokio::task::spawn_blocking(move || Mesh::start(&options))
-        .await
-        .unwrap()
-        .unwrap_or_else(|e| panic!("mesh did not start: {e}"));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
