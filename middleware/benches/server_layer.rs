@@ -53,6 +53,25 @@ fn http_request() -> Request<axum::body::Body> {
     )
 }
 
+fn work_request() -> Request<axum::body::Body> {
+    with_trace_headers(
+        Request::get("/work")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+}
+
+/// Service c's `trace3`: an instrumented function with one event.
+#[tracing::instrument]
+async fn trace3() {
+    tracing::info!(step = "done", "trace3 finished");
+}
+
+async fn work() -> &'static str {
+    trace3().await;
+    "ok"
+}
+
 fn grpc_request() -> Request<Full<Bytes>> {
     let mut req = Request::post("/ping.PingC/Ping")
         .body(Full::new(Bytes::from_static(b"\0\0\0\0\x06\x0a\x04load")))
@@ -129,7 +148,9 @@ fn server_layers(c: &mut Criterion) {
         .unwrap();
 
     let mut g = c.benchmark_group("server");
-    let router = axum::Router::new().route("/hello", get(|| async { "ok" }));
+    let router = axum::Router::new()
+        .route("/hello", get(|| async { "ok" }))
+        .route("/work", get(work));
     let mut bare = router.clone();
     let mut traced = router.layer(tracebridge::http::ServerLayer::new());
     assert_eq!(call(&mut traced, http_request()), 2);
@@ -138,6 +159,11 @@ fn server_layers(c: &mut Criterion) {
     });
     g.bench_function("axum_tracebridge", |b| {
         b.iter(|| black_box(call(&mut traced, http_request())))
+    });
+    // Service c's `GET /work`: the SERVER span plus an `#[instrument]` span with one event.
+    assert_eq!(call(&mut traced, work_request()), 2);
+    g.bench_function("work_axum_tracebridge", |b| {
+        b.iter(|| black_box(call(&mut traced, work_request())))
     });
 
     let mut grpc_bare = tower::service_fn(grpc_handler);

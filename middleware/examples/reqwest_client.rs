@@ -11,8 +11,8 @@ use axum::http::HeaderMap;
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::KeyValue;
 use reqwest_middleware::ClientWithMiddleware;
+use tracebridge::SpanExt;
 use tracing::Instrument as _;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 

@@ -10,8 +10,8 @@
 
 use std::fmt;
 
+use crate::SpanExt as _;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// A span's trace id and span id, with its trace flags (sampled or not).
 ///

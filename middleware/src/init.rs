@@ -82,7 +82,7 @@ use tracing_subscriber::{Layer, Registry};
 
 use crate::config::{Config, Endpoint, Protocol};
 use crate::global::Settings;
-use crate::pipeline::recorder::{RecordTracer, Recorder};
+use crate::pipeline::recorder::Recorder;
 use crate::pipeline::Pipeline;
 use crate::propagation::{DscConfig, Propagator};
 use crate::ConfigError;
@@ -619,8 +619,7 @@ fn telemetry_layers<S>(
     S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
 {
     layers.push(match recorder {
-        Some(recorder) => tracing_opentelemetry::layer()
-            .with_tracer(RecordTracer::new(recorder))
+        Some(recorder) => crate::tracing_layer::RecordLayer::new(recorder)
             .with_filter(span_filter)
             .boxed(),
         None => tracing_opentelemetry::layer()

@@ -114,9 +114,11 @@ pub mod export;
 mod span;
 #[cfg(test)]
 mod test_support;
+mod tracing_layer;
 
 pub use config::ConfigError;
 pub use context::{current_trace, TraceContext};
 pub use init::{init, Builder, Guard};
 pub use propagation::{Format, Propagator};
 pub use shutdown::shutdown_signal;
+pub use tracing_layer::SpanExt;

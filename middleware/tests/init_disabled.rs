@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use opentelemetry::trace::TraceContextExt;
 use tracebridge::config::Config;
+use tracebridge::SpanExt;
 use tracebridge_testkit::OtlpReceiver;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disabled_exports_nothing_and_sets_the_flag() {

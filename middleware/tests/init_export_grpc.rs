@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use opentelemetry::trace::TraceContextExt;
 use tracebridge::config::Config;
+use tracebridge::SpanExt;
 use tracebridge_testkit::{OtlpReceiver, SpanKind};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 mod init_support;
 use init_support::Captured;

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use opentelemetry::trace::TraceContextExt;
 use tracebridge::config::Config;
+use tracebridge::SpanExt;
 use tracebridge_testkit::{OtlpReceiver, SpanKind};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 fn config(vars: &[(&str, String)]) -> Config {
     let map: HashMap<String, String> = vars

@@ -53,7 +53,7 @@ fn child() {
         return;
     }
     use opentelemetry::trace::TraceContextExt as _;
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    use tracebridge::SpanExt as _;
 
     let guard = tracebridge::init().expect("init");
     let n = spans_to_end();

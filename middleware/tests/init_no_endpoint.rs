@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use opentelemetry::trace::TraceContextExt;
 use tracebridge::config::Config;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracebridge::SpanExt;
 
 mod init_support;
 use init_support::Captured;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use opentelemetry::trace::TraceContextExt;
 use tracebridge::config::Config;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracebridge::SpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 

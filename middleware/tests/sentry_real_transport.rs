@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use opentelemetry::trace::TraceContextExt;
 use tracebridge::config::Config;
+use tracebridge::SpanExt;
 use tracebridge_testkit::{OtlpReceiver, SentryReceiver};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jaeger_and_sentry_see_one_trace_id() {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use opentelemetry::trace::{Span as _, TraceContextExt, Tracer as _};
 use sentry::protocol::{Context, EnvelopeItem, Event, Request, TraceContext};
 use tracebridge::config::Config;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracebridge::SpanExt;
 
 fn trace_ids(event: &Event<'static>) -> (String, String) {
     match event.contexts.get("trace") {

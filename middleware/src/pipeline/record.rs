@@ -89,6 +89,17 @@ impl Attrs {
         ));
     }
 
+    /// A value's `Debug` form (a `tracing` field given with `?` or `%`), written straight into
+    /// the shared text buffer.
+    pub(crate) fn push_debug(&mut self, key: impl Into<Key>, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        let start = self.text.len();
+        // Writing into a `String` cannot fail.
+        let _ = write!(self.text, "{value:?}");
+        self.items
+            .push((key.into(), Val::Text(start as u32, self.text.len() as u32)));
+    }
+
     pub(crate) fn push_i64(&mut self, key: impl Into<Key>, value: i64) {
         self.items.push((key.into(), Val::I64(value)));
     }

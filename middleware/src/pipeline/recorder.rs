@@ -122,7 +122,7 @@ impl Recorder {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn start_span(
+    pub(crate) fn start_span(
         &self,
         scope: Option<Arc<InstrumentationScope>>,
         name: Cow<'static, str>,
@@ -233,6 +233,7 @@ pub(crate) struct RecordTracer {
 
 impl RecordTracer {
     /// tracebridge's own tracer (scope `tracebridge`).
+    #[cfg(test)]
     pub(crate) fn new(recorder: Arc<Recorder>) -> Self {
         RecordTracer {
             recorder,
@@ -406,7 +407,7 @@ impl Drop for RecordSpan {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The recorder against the OpenTelemetry SDK it replaces: the same inputs through
     //! `SdkTracer::build_with_context` + the SDK's `Span` and through [`Recorder`] give the same
     //! `SpanData` (ids the SDK draws at random and timestamps aside), for sampling decisions,
@@ -433,18 +434,18 @@ mod tests {
         }
     }
 
-    struct Both {
-        provider: SdkTracerProvider,
-        exporter: InMemorySpanExporter,
-        recorder: Recorder,
-        queue: Arc<Queue<Finished>>,
+    pub(crate) struct Both {
+        pub(crate) provider: SdkTracerProvider,
+        pub(crate) exporter: InMemorySpanExporter,
+        pub(crate) recorder: Recorder,
+        pub(crate) queue: Arc<Queue<Finished>>,
     }
 
     fn both(sampler: Sampler) -> Both {
         both_with(sampler, limits())
     }
 
-    fn both_with(sampler: Sampler, limits: SpanLimits) -> Both {
+    pub(crate) fn both_with(sampler: Sampler, limits: SpanLimits) -> Both {
         let exporter = InMemorySpanExporter::default();
         let provider = SdkTracerProvider::builder()
             .with_simple_exporter(exporter.clone())
@@ -476,7 +477,7 @@ mod tests {
         a
     }
 
-    fn remote_parent(flags: TraceFlags, state: &str) -> Context {
+    pub(crate) fn remote_parent(flags: TraceFlags, state: &str) -> Context {
         Context::new().with_remote_span_context(SpanContext::new(
             TraceId::from(0x4bf92f3577b34da6a3ce929d0e0e4736),
             SpanId::from(0x00f067aa0ba902b7),
@@ -662,33 +663,57 @@ mod tests {
         assert_eq!(b.queue.dropped(), 0);
     }
 
-    /// What `work` makes, through tracing-opentelemetry with `tracer`, as the SDK's `SpanData`
-    /// (records converted), ids replaced by their order of ending and clock readings cleared.
-    fn tracing_spans<T>(tracer: T, read: impl FnOnce() -> Vec<SpanData>) -> Vec<SpanData>
+    /// What `program` makes under `subscriber`, as the SDK's `SpanData` (`read` returns it;
+    /// records converted), ids replaced by their order of ending (trace ids other than
+    /// [`remote_parent`]'s by their order of appearance) and clock readings cleared.
+    pub(crate) fn spans_of<S>(
+        subscriber: S,
+        program: impl FnOnce(),
+        read: impl FnOnce() -> Vec<SpanData>,
+    ) -> Vec<SpanData>
     where
-        T: opentelemetry::trace::Tracer + Send + Sync + 'static,
-        T::Span: Send + Sync,
+        S: tracing::Subscriber + Send + Sync + 'static,
     {
-        use tracing_subscriber::layer::SubscriberExt as _;
-        let subscriber =
-            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer));
-        tracing::subscriber::with_default(subscriber, work);
+        tracing::subscriber::with_default(subscriber, program);
         let mut spans = read();
         let ids: Vec<SpanId> = spans.iter().map(|s| s.span_context.span_id()).collect();
         let index = |id: SpanId| match ids.iter().position(|i| *i == id) {
             Some(i) => SpanId::from(i as u64 + 1),
             None => id, // the remote parent
         };
+        let remote = TraceId::from(0x4bf92f3577b34da6a3ce929d0e0e4736);
+        let mut traces: Vec<TraceId> = Vec::new();
         for span in &mut spans {
             span.parent_span_id = index(span.parent_span_id);
             let sc = &span.span_context;
+            let mut trace_id = sc.trace_id();
+            if trace_id != remote {
+                let i = match traces.iter().position(|t| *t == trace_id) {
+                    Some(i) => i,
+                    None => {
+                        traces.push(trace_id);
+                        traces.len() - 1
+                    }
+                };
+                trace_id = TraceId::from(i as u128 + 1);
+            }
             span.span_context = SpanContext::new(
-                sc.trace_id(),
+                trace_id,
                 index(sc.span_id()),
                 sc.trace_flags(),
                 sc.is_remote(),
                 sc.trace_state().clone(),
             );
+            for link in &mut span.links.links {
+                let sc = &link.span_context;
+                link.span_context = SpanContext::new(
+                    sc.trace_id(),
+                    index(sc.span_id()),
+                    sc.trace_flags(),
+                    sc.is_remote(),
+                    sc.trace_state().clone(),
+                );
+            }
             span.start_time = UNIX_EPOCH;
             span.end_time = UNIX_EPOCH;
             for event in &mut span.events.events {
@@ -703,11 +728,37 @@ mod tests {
         spans
     }
 
+    /// The records in `queue`, as `SpanData`.
+    pub(crate) fn queued(queue: &Queue<Finished>) -> Vec<SpanData> {
+        let mut got = Vec::new();
+        queue.pop_into(&mut got, 64);
+        got.into_iter()
+            .map(|f| match f {
+                Finished::Record(r) => r.to_span_data(crate::pipeline::tracer_scope()),
+                Finished::Sdk(_) => panic!("an SDK span in the recorder's queue"),
+            })
+            .collect()
+    }
+
+    /// What `work` makes, through tracing-opentelemetry with `tracer`.
+    fn tracing_spans<T>(tracer: T, read: impl FnOnce() -> Vec<SpanData>) -> Vec<SpanData>
+    where
+        T: opentelemetry::trace::Tracer + Send + Sync + 'static,
+        T::Span: Send + Sync,
+    {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer));
+        spans_of(subscriber, work, read)
+    }
+
     /// A request's worth of `tracing`: a span continued from a remote parent through
     /// `OpenTelemetrySpanExt`, a nested `#[instrument]`-like span with an event and an error
     /// event, an attribute set late, an event added through the OpenTelemetry API.
-    fn work() {
-        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    pub(crate) fn work() {
+        // tracebridge's `SpanExt`: tracing-opentelemetry's `OpenTelemetrySpanExt` when its layer
+        // records the spans, tracebridge's own when `RecordLayer` does.
+        use crate::SpanExt as _;
         let root = tracing::info_span!(
             "request",
             user.id = 7,
@@ -747,14 +798,7 @@ mod tests {
         });
         let queue = b.queue.clone();
         let ours = tracing_spans(RecordTracer::new(Arc::new(b.recorder)), move || {
-            let mut got = Vec::new();
-            queue.pop_into(&mut got, 16);
-            got.into_iter()
-                .map(|f| match f {
-                    Finished::Record(r) => r.to_span_data(crate::pipeline::tracer_scope()),
-                    Finished::Sdk(_) => panic!("an SDK span in the recorder's queue"),
-                })
-                .collect()
+            queued(&queue)
         });
         assert_eq!(ours.len(), 4);
         let names: Vec<&str> = ours.iter().map(|s| s.name.as_ref()).collect();

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use opentelemetry::trace::TraceContextExt;
 use tracebridge::config::Config;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracebridge::SpanExt;
 
 /// The application's own log layer of the `own_subscriber*` tests: JSON lines at INFO and
 /// above into `logs` — what an app that keeps its subscriber has next to tracebridge's layer.
