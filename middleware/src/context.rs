@@ -2,7 +2,7 @@
 //!
 //! While tracebridge's server layers poll a handler they make the request's OpenTelemetry
 //! context current, and tracebridge's `tracing` layer makes an entered `tracing` span's
-//! context current while it is entered (tracing-opentelemetry's context activation). So the
+//! context current while it is entered (context activation, as tracing-opentelemetry's). So the
 //! innermost span is always the current OpenTelemetry context's — which is also right when the
 //! application runs a `tracing` span *around* the server layer (tower-http's `TraceLayer`
 //! outside `ServerLayer`, an instrumented connection task): `tracing::Span::current()` is that
@@ -65,7 +65,7 @@ impl fmt::Display for TraceContext {
 /// span) and in Sentry events' trace context. The innermost span wins (see the module docs).
 /// An entered `tracing` span whose context is not current — made by an OpenTelemetry layer
 /// with context activation off, which tracebridge's never is — is read through
-/// tracing-opentelemetry's `OpenTelemetrySpanExt::context()`.
+/// [`crate::SpanExt::context`].
 ///
 /// ```
 /// // A handler puts the trace id in its answer, so a caller can find the trace.

@@ -16,7 +16,8 @@
 //! 3. **Propagator**: `OTEL_PROPAGATORS`, writing this service's Sentry DSC when it starts a
 //!    trace; installed as OpenTelemetry's global text map propagator too.
 //! 4. **Subscriber**: registry + fmt layer (filtered by `RUST_LOG`, default `info`; each line
-//!    carries `trace_id=` and `span_id=` of the current span) + tracing-opentelemetry layer +
+//!    carries `trace_id=` and `span_id=` of the current span) + tracebridge's `tracing` layer
+//!    (records; tracing-opentelemetry on the SDK provider when Sentry transactions are on) +
 //!    sentry-tracing layer (ERROR events become Sentry events, INFO/WARN breadcrumbs; it does
 //!    not turn spans into Sentry spans — `SentrySpanProcessor` does that from the OTel spans).
 //! 5. [`crate::global::install`], read by the layers on every request.
@@ -606,7 +607,7 @@ fn build_provider(
     })
 }
 
-/// tracebridge's layers after the log layer: tracing-opentelemetry on tracebridge's recorder
+/// tracebridge's layers after the log layer: tracebridge's `tracing` layer on its recorder
 /// (or, when Sentry's span processor must see the spans, on tracebridge's SDK provider), and
 /// Sentry's event and breadcrumb layers when Sentry is on.
 fn telemetry_layers<S>(

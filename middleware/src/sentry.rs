@@ -5,8 +5,8 @@
 //! every event — `sentry::capture_*`, `tracing::error!` through the sentry-tracing layer,
 //! panics — not only to [`capture_error`]. The hook runs synchronously on the thread that
 //! captures the event, so [`opentelemetry::Context::current`] is the caller's context: with
-//! tracing-opentelemetry's context activation (on by default in 0.33), that is the OpenTelemetry
-//! span of the entered `tracing` span.
+//! the `tracing` layer's context activation (tracebridge's, or tracing-opentelemetry's when
+//! Sentry transactions are on), that is the OpenTelemetry span of the entered `tracing` span.
 //!
 //! The parent span id is not set: the OpenTelemetry API does not expose the parent of the
 //! current span, and Sentry only needs `trace_id` + `span_id` to attach the event to the trace.

@@ -2,13 +2,13 @@
 //! OpenTelemetry span a layer owns for one request or call.
 //!
 //! The layers create their SERVER and CLIENT spans directly with the OpenTelemetry tracer —
-//! not as `tracing` spans turned into OpenTelemetry spans by tracing-opentelemetry. The
+//! not as `tracing` spans turned into OpenTelemetry spans by a `tracing` layer. The
 //! `tracing` route costs a registry slot, every subscriber layer's `on_new_span` (the fmt layer
 //! formats every field into a string nobody prints), and a context switch per enter/exit;
 //! measured in process it was ~35 k of the ~62 k instructions the server layer added per
 //! request (docs/performance.md). Nothing is lost for the application: while the layer polls
 //! the inner service it attaches the span's [`Context`], so `tracing` spans created inside a
-//! handler (`#[instrument]`) become its children through tracing-opentelemetry's context
+//! handler (`#[instrument]`) become its children through the `tracing` layer's context
 //! activation, log lines carry its trace and span id, and outgoing calls continue it.
 //!
 //! The tracer is the one [`crate::init`] installed, or else OpenTelemetry's global tracer

@@ -81,7 +81,7 @@ where
         let uri = req.uri();
         let server = uri.host().map(|host| (host, uri.port_u16()));
         // A child of the caller's current context: the server span the server layer attached,
-        // or the innermost entered `tracing` span (tracing-opentelemetry's context activation).
+        // or the innermost entered `tracing` span (the `tracing` layer's context activation).
         let span = grpc_span(
             uri.path(),
             Side::Client,

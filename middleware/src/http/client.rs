@@ -147,7 +147,7 @@ impl ClientMiddleware {
 }
 
 /// The CLIENT span, a child of the caller's current context (the server span the layer
-/// attached, or the innermost entered `tracing` span through tracing-opentelemetry's context
+/// attached, or the innermost entered `tracing` span through the `tracing` layer's context
 /// activation).
 fn client_span(req: &reqwest::Request) -> LayerSpan {
     let method = method_name(req.method());

@@ -15,8 +15,7 @@
 //!
 //! Two kinds of finished spans share the queue ([`Finished`]). Tracebridge's compact
 //! [`record::SpanRecord`]s, written by [`recorder::Recorder`] without the SDK, are the layers'
-//! SERVER and CLIENT spans, the `tracing` spans (tracing-opentelemetry on
-//! [`recorder::RecordTracer`]) and the `opentelemetry::global::tracer` spans
+//! SERVER and CLIENT spans, the `tracing` spans (tracebridge's `tracing` layer) and the `opentelemetry::global::tracer` spans
 //! ([`recorder::RecordTracerProvider`]). The SDK's `SpanData`, through
 //! [`processor::QueueProcessor`], are every span when Sentry's span processor is installed
 //! (`SENTRY_TRACES_SAMPLE_RATE` above 0) and spans started from `Guard::tracer_provider()`.
@@ -47,7 +46,7 @@ use encode::{AttrValue, SpanView};
 use record::SpanRecord;
 
 /// The name of tracebridge's tracer: the instrumentation scope of the layers' spans (records
-/// and SDK spans alike) and of the `tracing` spans tracing-opentelemetry exports.
+/// and SDK spans alike) and of the `tracing` spans.
 pub(crate) const TRACER_NAME: &str = "tracebridge";
 
 /// The instrumentation scope `SdkTracerProvider::tracer(TRACER_NAME)` gives its spans.

@@ -1,7 +1,7 @@
 //! Starting and ending [`SpanRecord`]s: what the OpenTelemetry SDK's tracer and span do, without
 //! the SDK (issue 11; see [`super::record`] for why). The layers start their spans with
-//! [`Recorder::start`]; tracing-opentelemetry and the OpenTelemetry API start theirs through
-//! [`RecordTracer`] / [`RecordTracerProvider`] ([`Recorder::build`]).
+//! [`Recorder::start`], tracebridge's `tracing` layer through [`Recorder::start_span`], the
+//! OpenTelemetry API through [`RecordTracer`] / [`RecordTracerProvider`] ([`Recorder::build`]).
 //!
 //! Starting a span follows `SdkTracer::build_with_context` (opentelemetry_sdk 0.32) step by
 //! step: no span under suppressed telemetry; the parent's trace id or a new one; the configured
@@ -9,8 +9,8 @@
 //! flags with the sampled bit set or cleared; the sampler's trace state and attributes; the span
 //! limits applied with the same counts of what was dropped. The span lives in the returned
 //! [`Context`] as an OpenTelemetry [`Span`](opentelemetry::trace::Span) of tracebridge's own
-//! ([`RecordSpan`]), so everything that reads the current span keeps working: tracing-opentelemetry
-//! parents `#[instrument]` spans under it, `Context::current().span()` can add attributes and
+//! ([`RecordSpan`]), so everything that reads the current span keeps working: `#[instrument]` spans
+//! nest under it, `Context::current().span()` can add attributes and
 //! events to it, and the propagators inject its ids. Ending it pushes the record into the
 //! pipeline's queue: a move into a lock-free slot.
 //!
@@ -219,11 +219,10 @@ impl Recorder {
     }
 }
 
-/// tracebridge's tracer: the application's `tracing` spans (`#[instrument]`, through
-/// tracing-opentelemetry) and its OpenTelemetry API spans (`opentelemetry::global::tracer`,
-/// through [`RecordTracerProvider`]) become [`SpanRecord`]s too. tracing-opentelemetry keeps
-/// doing everything else (fields as attributes, events, context activation,
-/// `OpenTelemetrySpanExt`); only the span it starts is ours instead of the SDK's.
+/// tracebridge's tracer: the application's OpenTelemetry API spans
+/// (`opentelemetry::global::tracer`, through [`RecordTracerProvider`]) become [`SpanRecord`]s
+/// too. (The tests also run tracing-opentelemetry on it: the reference tracebridge's own
+/// `tracing` layer is compared with.)
 #[derive(Clone, Debug)]
 pub(crate) struct RecordTracer {
     recorder: Arc<Recorder>,

@@ -72,9 +72,11 @@ pub(crate) struct SpanState {
     timings: Timings,
 }
 
+// Inline, not boxed: the registry boxes the whole `SpanState` once anyway.
+#[allow(clippy::large_enum_variant)]
 enum State {
     /// Not started yet: what the span will start with.
-    Pending(Box<Pending>),
+    Pending(Pending),
     /// Started: the span lives in this context (its parent's, with the span active).
     Started(Context),
 }
@@ -100,7 +102,7 @@ impl SpanState {
             else {
                 unreachable!()
             };
-            self.state = State::Started(start(*p));
+            self.state = State::Started(start(p));
         }
         match &self.state {
             State::Started(cx) => cx,
@@ -235,7 +237,14 @@ where
         let Some(span) = ctx.span(id) else { return };
         let parent = self.parent_context(attrs, &ctx);
         let meta = attrs.metadata();
-        let mut record_attrs = Attrs::with_capacity(attrs.fields().len() + 7, 0);
+        let thread = std::thread::current();
+        let thread_name = thread.name();
+        // Room for code.*, thread.*, target, the fields and busy/idle; the thread's name and
+        // some field text in one buffer.
+        let mut record_attrs = Attrs::with_capacity(
+            attrs.fields().len() + 8,
+            thread_name.map_or(0, str::len) + 32,
+        );
         if let Some(file) = meta.file() {
             record_attrs.push_static("code.file.path", file);
         }
@@ -246,7 +255,7 @@ where
             record_attrs.push_i64("code.line.number", i64::from(line));
         }
         record_attrs.push_i64("thread.id", THREAD_ID.with(|id| *id));
-        if let Some(name) = std::thread::current().name() {
+        if let Some(name) = thread_name {
             record_attrs.push_str("thread.name", name);
         }
         record_attrs.push_static("target", meta.target());
@@ -270,7 +279,7 @@ where
             parent,
         };
         span.extensions_mut().insert(SpanState {
-            state: State::Pending(Box::new(pending)),
+            state: State::Pending(pending),
             end_time: None,
             timings: Timings {
                 idle: 0,
@@ -398,15 +407,11 @@ where
             return;
         };
         let meta = event.metadata();
-        let mut otel_event = Event::new(
-            "",
-            opentelemetry::time::now(),
-            vec![
-                KeyValue::new("level", meta.level().as_str()),
-                KeyValue::new("target", meta.target()),
-            ],
-            0,
-        );
+        // level, target, the fields, code.*: one allocation.
+        let mut attributes = Vec::with_capacity(meta.fields().len() + 5);
+        attributes.push(KeyValue::new("level", meta.level().as_str()));
+        attributes.push(KeyValue::new("target", meta.target()));
+        let mut otel_event = Event::new("", opentelemetry::time::now(), attributes, 0);
         let mut status = None;
         let mut span_attrs = Vec::new();
         event.record(&mut EventFields {
@@ -479,7 +484,7 @@ where
         match state.state {
             State::Pending(p) => {
                 // Never entered: no context needed, the record ends at once.
-                let (mut span, _) = start_record(*p);
+                let (mut span, _) = start_record(p);
                 span.set_attributes(timings);
                 span.end_with_timestamp(end);
             }
