@@ -192,6 +192,10 @@ fn more_work(tracer: &RecordTracer) -> Vec<bool> {
     }
     seen.push(crate::current_trace().is_none());
     drop(follower);
+    // An error event in a span that never starts before it closes: the span is an error.
+    let never_entered = tracing::info_span!("never entered");
+    tracing::error!(parent: &never_entered, "failed before the start");
+    drop(never_entered);
     // Unsampled upstream: nothing of it is exported, its child neither.
     let unsampled = tracing::info_span!("unsampled");
     seen.push(unsampled.set_parent(remote_parent(TraceFlags::default(), "")));
@@ -206,9 +210,18 @@ fn every_kind_of_field_parent_and_status_gives_the_same_spans() {
     let names: Vec<&str> = ours.iter().map(|s| s.name.as_ref()).collect();
     assert_eq!(
         names,
-        ["api child", "explicit child", "inner", "follower", "job 42"]
+        [
+            "api child",
+            "explicit child",
+            "inner",
+            "follower",
+            "never entered",
+            "job 42"
+        ]
     );
-    let job = &ours[4];
+    assert_eq!(ours[4].status, Status::error(""));
+    assert_eq!(ours[4].events[0].name, "failed before the start");
+    let job = &ours[5];
     assert_eq!(job.span_kind, SpanKind::Consumer);
     assert_eq!(job.status, Status::Ok);
     assert_eq!(job.parent_span_id, SpanId::from(0x00f067aa0ba902b7));
@@ -239,8 +252,8 @@ fn every_kind_of_field_parent_and_status_gives_the_same_spans() {
     assert_eq!(later.len(), 2);
     let events: Vec<&str> = job.events.iter().map(|e| e.name.as_ref()).collect();
     assert_eq!(events, ["exception", "with a cause"]);
-    assert_eq!(ours[0].parent_span_id, SpanId::from(5)); // the API span under the entered job
-    assert_eq!(ours[1].parent_span_id, SpanId::from(5));
+    assert_eq!(ours[0].parent_span_id, SpanId::from(6)); // the API span under the entered job
+    assert_eq!(ours[1].parent_span_id, SpanId::from(6));
     assert_eq!(ours[2].parent_span_id, SpanId::from(4)); // inner under the entered follower
     assert_eq!(ours[2].status, Status::error("bad input"));
     assert_eq!(ours[3].parent_span_id, SpanId::INVALID);
@@ -279,10 +292,12 @@ fn limits_apply_as_they_did() {
     };
     let (ours, theirs) = under_both(always(), limits, more_work);
     assert_eq!(ours, theirs);
-    assert_eq!(ours[4].attributes.len(), 5);
-    assert!(ours[4].dropped_attributes_count > 0);
-    assert_eq!(ours[4].events.len(), 1);
-    assert_eq!(ours[4].events.dropped_count, 1);
+    let job = &ours[5];
+    assert_eq!(job.name, "job 42");
+    assert_eq!(job.attributes.len(), 5);
+    assert!(job.dropped_attributes_count > 0);
+    assert_eq!(job.events.len(), 1);
+    assert_eq!(job.events.dropped_count, 1);
 }
 
 #[test]
@@ -296,4 +311,5 @@ fn an_unsampling_sampler_is_obeyed() {
     // Only the job, continued from a sampled remote parent, and what it parents are kept.
     let names: Vec<&str> = ours.iter().map(|s| s.name.as_ref()).collect();
     assert_eq!(names, ["api child", "explicit child", "job 42"]);
+    assert!(theirs.iter().all(|s| s.name != "never entered"));
 }
