@@ -68,7 +68,7 @@
 
 mod b3;
 mod baggage;
-mod hex;
+pub(crate) mod hex;
 mod jaeger;
 mod sentry;
 mod traceparent;
