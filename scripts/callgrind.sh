@@ -3,8 +3,10 @@
 # (middleware/benches/server_layer.rs; docs/performance.md, "Where the time goes"): one request
 # with all four trace headers through the router / gRPC service, no sockets, no export.
 #
-#   scripts/callgrind.sh                          # the four: server/axum_bare, axum_tracebridge,
-#                                                 # grpc_bare, grpc_tracebridge
+#   scripts/callgrind.sh                          # the five: server/axum_bare, axum_tracebridge,
+#                                                 # work_axum_tracebridge (+ an #[instrument]
+#                                                 # span with one event), grpc_bare,
+#                                                 # grpc_tracebridge
 #   scripts/callgrind.sh server/axum_tracebridge  # one of them
 #   KEEP=1 scripts/callgrind.sh ...               # keep the callgrind.out files (for
 #                                                 # callgrind_annotate / kcachegrind)
@@ -26,7 +28,7 @@ fi
 
 benches=("$@")
 if [[ ${#benches[@]} -eq 0 ]]; then
-  benches=(server/axum_bare server/axum_tracebridge server/grpc_bare server/grpc_tracebridge)
+  benches=(server/axum_bare server/axum_tracebridge server/work_axum_tracebridge server/grpc_bare server/grpc_tracebridge)
 fi
 
 echo "==> cargo bench --no-run (tracebridge, server_layer)" >&2

@@ -1,9 +1,10 @@
 //! Per-request cost of the HTTP and gRPC server layers, in process (no sockets): the same
-//! trivial axum handler bare and behind `tracebridge::http::ServerLayer`, and a tonic-style
-//! gRPC service bare and behind `tracebridge::grpc::ServerLayer`.
+//! trivial axum handler bare and behind `tracebridge::http::ServerLayer`, service c's
+//! `GET /work` (an `#[instrument]` span with one event inside the request) behind it, and a
+//! tonic-style gRPC service bare and behind `tracebridge::grpc::ServerLayer`.
 //!
-//! The telemetry is tracebridge's own `init` (fmt layer at INFO into a sink, the
-//! tracing-opentelemetry layer, the default propagator, always-on sampling) without an OTLP
+//! The telemetry is tracebridge's own `init` (fmt layer at INFO into a sink, tracebridge's
+//! `tracing` layer, the default propagator, always-on sampling) without an OTLP
 //! endpoint, so this measures the instrumentation on the request path — extraction, the
 //! SERVER span with its attributes, `traceresponse`, ending the span — and not the export,
 //! which runs off the request path (the load harness in `bench/` measures everything).
