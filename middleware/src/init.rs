@@ -874,20 +874,25 @@ mod dsc_rate_tests {
 #[cfg(test)]
 mod log_format_tests {
     use super::{NoSpanFields, TraceIdFormat};
+    use crate::test_support::Captured;
     use tracing_subscriber::layer::SubscriberExt;
 
-    #[test]
-    fn lines_carry_span_names_and_event_fields_but_not_span_fields() {
-        let buf = crate::test_support::Captured::default();
+    /// A subscriber with `init`'s log line format, writing into `buf`.
+    fn logs_into(buf: &Captured) -> impl tracing::Subscriber + Send + Sync {
         let writer = buf.clone();
-        let subscriber = tracing_subscriber::registry().with(
+        tracing_subscriber::registry().with(
             tracing_subscriber::fmt::layer()
                 .with_ansi(false)
                 .fmt_fields(NoSpanFields)
                 .event_format(TraceIdFormat::default())
                 .with_writer(move || writer.clone()),
-        );
-        tracing::subscriber::with_default(subscriber, || {
+        )
+    }
+
+    #[test]
+    fn lines_carry_span_names_and_event_fields_but_not_span_fields() {
+        let buf = Captured::default();
+        tracing::subscriber::with_default(logs_into(&buf), || {
             let span = tracing::info_span!("load_user", secret_arg = "hunter2", id = 42);
             let _entered = span.enter();
             tracing::info!(code = 502, reason = "upstream", "request failed");
@@ -909,15 +914,7 @@ mod log_format_tests {
     #[test]
     fn lines_inside_a_span_carry_its_ids_in_lowercase_hex() {
         use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId};
-        let buf = crate::test_support::Captured::default();
-        let writer = buf.clone();
-        let subscriber = tracing_subscriber::registry().with(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(false)
-                .fmt_fields(NoSpanFields)
-                .event_format(TraceIdFormat::default())
-                .with_writer(move || writer.clone()),
-        );
+        let buf = Captured::default();
         let cx = opentelemetry::Context::new().with_remote_span_context(SpanContext::new(
             TraceId::from(0x4bf92f3577b34da6a3ce929d0e0e4736),
             SpanId::from(0x00f067aa0ba902b7),
@@ -925,22 +922,13 @@ mod log_format_tests {
             false,
             Default::default(),
         ));
-        tracing::subscriber::with_default(subscriber, || {
-            let _current = cx.attach();
-            tracing::warn!("inside");
+        tracing::subscriber::with_default(logs_into(&buf), || {
+            {
+                let _current = cx.attach();
+                tracing::warn!("inside");
+            }
+            tracing::warn!("outside");
         });
-        tracing::subscriber::with_default(
-            tracing_subscriber::registry().with(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(false)
-                    .event_format(TraceIdFormat::default())
-                    .with_writer({
-                        let writer = buf.clone();
-                        move || writer.clone()
-                    }),
-            ),
-            || tracing::warn!("outside"),
-        );
         let text = buf.text();
         let lines: Vec<&str> = text.lines().collect();
         assert!(
