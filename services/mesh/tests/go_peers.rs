@@ -46,6 +46,12 @@ struct GoPeer {
 impl GoPeer {
     /// Starts `name` on a free port with `env`; waits for its "listening on ADDR" line.
     fn start(name: &str, env: &[(&str, &str)]) -> GoPeer {
+        Self::try_start(name, env).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`GoPeer::start`], or why the peer did not start (it exited without its "listening on"
+    /// line: its stderr, which the test shows, says why — a port taken, say).
+    fn try_start(name: &str, env: &[(&str, &str)]) -> Result<GoPeer, String> {
         let mut child = Command::new(go_peer(name))
             .env("GO_PEER_LISTEN", "127.0.0.1:0")
             .envs(env.iter().copied())
@@ -58,12 +64,56 @@ impl GoPeer {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("{name} did not start: {line:?}"))
-            .to_owned();
-        GoPeer { child, addr }
+        let mut peer = GoPeer {
+            addr: String::new(),
+            child,
+        };
+        match line.trim().strip_prefix("listening on ") {
+            Some(addr) => {
+                peer.addr = addr.to_owned();
+                Ok(peer)
+            }
+            // Dropping `peer` kills and reaps it.
+            None => Err(format!("{name} did not start: {line:?}")),
+        }
+    }
+}
+
+/// Rust a, b and c exporting to a new tee of `jaeger` (`env` besides), with the OpenTelemetry
+/// Go peer in b's place: it listens at a's `B_URL` and calls Rust c's HTTP endpoint, exporting
+/// to the same tee (`peer_env` besides).
+///
+/// a needs the peer's address before it starts, and the peer needs c's, so the peer's port is
+/// chosen free before the mesh starts and bound only after: in between another process may
+/// take it (seen in a CI run: "bind: address already in use"). Then the whole start is retried
+/// on other ports, as `start_with` retries the mesh's own.
+async fn mesh_with_go_b(
+    jaeger: &tracebridge_testkit::jaeger::Jaeger,
+    env: &[(&str, &str)],
+    peer_env: &[(&str, &str)],
+) -> (TestMesh, GoPeer) {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let tee = jaeger.tee().await.unwrap();
+        let otlp = tee.grpc_endpoint();
+        let addr = tracebridge_testkit::jaeger::free_ports(1).unwrap()[0].to_string();
+        let b_url = format!("http://{addr}");
+        let mut mesh_env = vec![("B_URL", b_url.as_str())];
+        mesh_env.extend_from_slice(env);
+        let t = start_with(tee, &mesh_env).await;
+        let c_http = format!("http://{}", t.mesh.ports.c_http);
+        let mut go_env = vec![
+            ("B_LISTEN", addr.as_str()),
+            ("C_HTTP_URL", c_http.as_str()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.as_str()),
+        ];
+        go_env.extend_from_slice(peer_env);
+        match GoPeer::try_start("otel-peer", &go_env) {
+            Ok(go_b) => return (t, go_b),
+            Err(e) if attempt < 4 => eprintln!("{e}: starting again on other ports"),
+            Err(e) => panic!("{e} ({attempt} attempts)"),
+        }
     }
 }
 
@@ -337,33 +387,20 @@ async fn the_jaeger_client_go_peer_calls_rust_a_and_jaeger_holds_one_trace_of_go
 /// and 11 OTLP spans (Rust and Go), the OTLP part exactly as the receiver decoded it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_mesh_go_a_rust_a_go_b_rust_c_is_one_trace_in_jaeger_for_each_go_propagator() {
-    use tracebridge_testkit::jaeger::{free_ports, Jaeger};
+    use tracebridge_testkit::jaeger::Jaeger;
 
     let jaeger = Jaeger::start().await.unwrap_or_else(|e| panic!("{e}"));
-    let tee = jaeger.tee().await.unwrap();
-    let otlp = tee.grpc_endpoint();
-    let go_b_addr = free_ports(1).unwrap()[0].to_string();
-    let b_url = format!("http://{go_b_addr}");
-    let t = start_with(tee, &[("B_URL", b_url.as_str())]).await;
-    let c_http = format!("http://{}", t.mesh.ports.c_http);
-    let upstream = format!("{}/trace", t.a_url);
     let thrift = jaeger.jaeger_thrift_http_url();
-    let go_a = GoPeer::start(
-        "jaeger-peer",
-        &[
-            ("JAEGER_ENDPOINT", thrift.as_str()),
-            ("UPSTREAM_URL", upstream.as_str()),
-        ],
-    );
 
     for propagator in ["tracecontext", "jaeger", "b3"] {
-        let go_b = GoPeer::start(
-            "otel-peer",
+        // A mesh per propagator: the Go peer in b's place starts with it.
+        let (t, go_b) = mesh_with_go_b(&jaeger, &[], &[("OTEL_PROPAGATORS", propagator)]).await;
+        let upstream = format!("{}/trace", t.a_url);
+        let go_a = GoPeer::start(
+            "jaeger-peer",
             &[
-                ("B_LISTEN", go_b_addr.as_str()),
-                ("C_HTTP_URL", c_http.as_str()),
-                ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.as_str()),
-                ("OTEL_PROPAGATORS", propagator),
+                ("JAEGER_ENDPOINT", thrift.as_str()),
+                ("UPSTREAM_URL", upstream.as_str()),
             ],
         );
         let answer = call(&t, &go_a, "/call").await;
@@ -442,9 +479,8 @@ async fn mixed_mesh_go_a_rust_a_go_b_rust_c_is_one_trace_in_jaeger_for_each_go_p
             Some(go_a_server.span_id.as_str())
         );
         got.without_service("go-jaeger-peer").assert_same_as(&trace);
-        drop(go_b);
+        drop((go_a, go_b));
     }
-    drop(go_a);
 }
 
 /// The mixed mesh as ONE trace. Go (a) = jaeger-peer's `/call-mesh`: under its SERVER
@@ -473,39 +509,26 @@ async fn mixed_mesh_go_a_rust_a_go_b_rust_c_is_one_trace_in_jaeger_for_each_go_p
 /// arrives unchanged at the sentry-go service, beside `tenant=acme` from Go's `uberctx-tenant`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mixed_mesh_go_rust_go_rust_is_one_trace_in_jaeger_and_b_dsc_reaches_sentry_go() {
-    use tracebridge_testkit::jaeger::{free_ports, Jaeger};
+    use tracebridge_testkit::jaeger::Jaeger;
 
     let jaeger = Jaeger::start().await.unwrap_or_else(|e| panic!("{e}"));
-    let tee = jaeger.tee().await.unwrap();
-    let otlp = tee.grpc_endpoint();
     let sentry = SentryReceiver::start().await.unwrap();
     let go_sentry_dsn = sentry.dsn("gopeer");
     // Rust's own DSC comes from its Sentry config: the DSN's key, environment, release.
     let rust_sentry_dsn = sentry.dsn("rustmesh");
     let go_c = GoPeer::start("sentry-peer", &[("SENTRY_DSN", go_sentry_dsn.as_str())]);
     let go_c_url = format!("http://{}", go_c.addr);
-    let go_b_addr = free_ports(1).unwrap()[0].to_string();
-    let go_b_url = format!("http://{go_b_addr}");
-    let t = start_with(
-        tee,
+    let (t, go_b) = mesh_with_go_b(
+        &jaeger,
         &[
-            ("B_URL", go_b_url.as_str()),
             ("C_HTTP_URL", go_c_url.as_str()),
             ("SENTRY_DSN", rust_sentry_dsn.as_str()),
             ("SENTRY_ENVIRONMENT", "mixed-mesh"),
             ("SENTRY_RELEASE", "tracebridge@mixed"),
         ],
+        &[],
     )
     .await;
-    let c_http = format!("http://{}", t.mesh.ports.c_http);
-    let go_b = GoPeer::start(
-        "otel-peer",
-        &[
-            ("B_LISTEN", go_b_addr.as_str()),
-            ("C_HTTP_URL", c_http.as_str()),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.as_str()),
-        ],
-    );
     let thrift = jaeger.jaeger_thrift_http_url();
     let upstream = format!("{}/trace", t.a_url);
     let b_grpc = t.mesh.ports.b.to_string();
