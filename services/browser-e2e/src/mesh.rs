@@ -56,10 +56,35 @@ pub struct Mesh {
     _dir: ScratchDir,
 }
 
+/// Why a start failed: a service exited (a port taken, most often), or one never listened.
+enum StartError {
+    Exited(String),
+    Other(String),
+}
+
 impl Mesh {
     /// Starts c, b, then a (`bin` is `browser-e2e-service`) and waits until each listens.
+    ///
+    /// The four ports are chosen free and bound by the services a moment later: another
+    /// process can take one in between (a Go peer of the mesh tests lost its port that way in
+    /// a run). A service that exits during the start makes the whole start again on other
+    /// ports, twice at most.
     pub async fn start(bin: &Path, config: &MeshConfig) -> Result<Mesh, String> {
-        let dir = ScratchDir::new("mesh").map_err(|e| e.to_string())?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Self::start_once(bin, config).await {
+                Ok(mesh) => return Ok(mesh),
+                Err(StartError::Exited(e)) if attempt < 3 => {
+                    eprintln!("{e}\n(starting the mesh again on other ports)");
+                }
+                Err(StartError::Exited(e) | StartError::Other(e)) => return Err(e),
+            }
+        }
+    }
+
+    async fn start_once(bin: &Path, config: &MeshConfig) -> Result<Mesh, StartError> {
+        let dir = ScratchDir::new("mesh").map_err(|e| StartError::Other(e.to_string()))?;
         let (a, b, c, c_http) = (free_port(), free_port(), free_port(), free_port());
         let addr = |port: u16| format!("127.0.0.1:{port}");
         let mut mesh = Mesh {
@@ -124,7 +149,7 @@ impl Mesh {
             command.envs(vars);
             let log = mesh._dir.path().join(format!("service-{name}.log"));
             let guard = ChildGuard::spawn(&format!("service-{name}"), command, &log)
-                .map_err(|e| format!("spawn {} {name}: {e}", bin.display()))?;
+                .map_err(|e| StartError::Other(format!("spawn {} {name}: {e}", bin.display())))?;
             mesh.procs.push(guard);
         }
 
@@ -136,21 +161,28 @@ impl Mesh {
         ];
         for (name, port) in ports {
             let procs = &mut mesh.procs;
+            // Done when it listens, or as soon as a service has exited.
             let up = wait_until(Duration::from_secs(30), || {
                 let exited = procs.iter_mut().any(|p| p.exited().is_some());
                 async move {
-                    !exited
-                        && tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    exited
+                        || tokio::net::TcpStream::connect(("127.0.0.1", port))
                             .await
                             .is_ok()
                 }
             })
             .await;
-            if !up {
-                return Err(format!(
-                    "{name} is not listening on port {port} after 30 s (or a service exited)\n{}",
+            if mesh.procs.iter_mut().any(|p| p.exited().is_some()) {
+                return Err(StartError::Exited(format!(
+                    "a service exited before {name} listened on port {port}\n{}",
                     mesh.logs()
-                ));
+                )));
+            }
+            if !up {
+                return Err(StartError::Other(format!(
+                    "{name} is not listening on port {port} after 30 s\n{}",
+                    mesh.logs()
+                )));
             }
         }
         Ok(mesh)
