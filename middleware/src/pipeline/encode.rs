@@ -695,7 +695,8 @@ fn to_nanos(time: SystemTime) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    // Paths, no `use`: the encode bench compiles this file too, without the test harness,
+    // where the `#[test]` function goes and an import would be unused.
 
     /// `open` / `close` against prost's own varint encoding, for every size of length around
     /// each room: a body shorter, as long as, and longer than the room expects; with bytes
@@ -707,12 +708,12 @@ mod tests {
             for &len in &lens {
                 let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
                 let mut out = vec![0xAA, 0xBB];
-                let opened = open(&mut out, key(2, LEN), room);
+                let opened = super::open(&mut out, super::key(2, super::LEN), room);
                 out.extend_from_slice(&body);
-                close(&mut out, opened);
+                super::close(&mut out, opened);
                 out.push(0xCC);
 
-                let mut want = vec![0xAA, 0xBB, key(2, LEN)];
+                let mut want = vec![0xAA, 0xBB, super::key(2, super::LEN)];
                 prost::encoding::encode_varint(len as u64, &mut want);
                 want.extend_from_slice(&body);
                 want.push(0xCC);
