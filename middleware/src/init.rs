@@ -593,12 +593,16 @@ fn build_provider(
             .with_span_processor(::sentry::integrations::opentelemetry::SentrySpanProcessor::new());
         None
     } else {
-        Some(Recorder::new(
+        let recorder = Recorder::new(
             Box::new(crate::propagation::DebugSampler(sampler)),
             custom_sampler,
             opentelemetry_sdk::trace::Config::default().span_limits,
             pipeline.as_ref().map(Pipeline::queue),
-        ))
+        );
+        Some(match &pipeline {
+            Some(pipeline) => recorder.with_pool(pipeline.pool()),
+            None => recorder,
+        })
     };
     Ok(Provider {
         provider: provider.build(),

@@ -28,6 +28,15 @@ use opentelemetry::{Context, KeyValue};
 
 use crate::pipeline::record::Attrs;
 
+/// An attribute list for a layer's span, with room for `items` attributes and `text` bytes of
+/// string values: from the recorder's pool of reused buffers when tracebridge's recorder runs.
+pub(crate) fn new_attrs(items: usize, text: usize) -> Attrs {
+    match &crate::global::settings().recorder {
+        Some(recorder) => recorder.0.attrs(items, text),
+        None => Attrs::with_capacity(items, text),
+    }
+}
+
 /// The OpenTelemetry span of one request (server) or call (client), ended on drop.
 pub(crate) struct LayerSpan {
     /// The parent's context (baggage, Sentry DSC, …) with this span as its active span: what
@@ -251,7 +260,7 @@ pub(crate) fn grpc_span(
     parent: &Context,
     links: Vec<Link>,
 ) -> LayerSpan {
-    let mut attributes = Attrs::with_capacity(5, path.len() + 32);
+    let mut attributes = new_attrs(5, path.len() + 32);
     attributes.push_static("rpc.system", "grpc");
     let name = match grpc_path_parts(path) {
         Some((service, method)) => {

@@ -22,7 +22,6 @@ use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::SpanKind;
 use reqwest_middleware::{ClientWithMiddleware, Middleware, Next};
 
-use crate::pipeline::record::Attrs;
 use crate::propagation::Propagator;
 use crate::span::{method_name, record_error, record_http_status, LayerSpan, Side};
 
@@ -154,7 +153,7 @@ fn client_span(req: &reqwest::Request) -> LayerSpan {
     let url = req.url();
     let full = crate::redact::url_full(url);
     let host = url.host_str().unwrap_or_default();
-    let mut attributes = Attrs::with_capacity(4, full.len() + host.len());
+    let mut attributes = crate::span::new_attrs(4, full.len() + host.len());
     attributes.push_static("http.request.method", method);
     attributes.push_str("url.full", &full);
     attributes.push_str("server.address", host);

@@ -26,7 +26,6 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::body::{GrpcOutcome, TracedBody, Tracking};
-use crate::pipeline::record::Attrs;
 use crate::propagation::Propagator;
 use crate::span::{
     grpc_span, method_name, protocol_version, record_error, record_grpc_status, record_http_status,
@@ -262,7 +261,7 @@ fn http_server_span<B>(
         + uri.path().len()
         + agent.map_or(0, str::len)
         + address.as_ref().map_or(0, |(h, _)| h.len());
-    let mut attributes = Attrs::with_capacity(9, text);
+    let mut attributes = crate::span::new_attrs(9, text);
     attributes.push_static("http.request.method", method);
     if let Some(route) = route {
         attributes.push_str("http.route", route);

@@ -21,6 +21,7 @@
 //! (`SENTRY_TRACES_SAMPLE_RATE` above 0) and spans started from `Guard::tracer_provider()`.
 
 pub(crate) mod encode;
+pub(crate) mod pool;
 pub(crate) mod processor;
 pub(crate) mod queue;
 pub(crate) mod record;

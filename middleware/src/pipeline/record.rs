@@ -112,6 +112,23 @@ impl Attrs {
         self.items.len()
     }
 
+    /// Room for at least `items` more attributes and `text` more bytes.
+    pub(crate) fn reserve(&mut self, items: usize, text: usize) {
+        self.items.reserve(items);
+        self.text.reserve(text);
+    }
+
+    /// The room of the attribute list and of the text buffer.
+    pub(crate) fn capacity(&self) -> (usize, usize) {
+        (self.items.capacity(), self.text.capacity())
+    }
+
+    /// Empties it, keeping the room (for reuse: [`super::pool::AttrsPool`]).
+    pub(crate) fn clear(&mut self) {
+        self.items.clear();
+        self.text.clear();
+    }
+
     /// Keeps the first `len` attributes (span limits).
     pub(crate) fn truncate(&mut self, len: usize) {
         self.items.truncate(len);

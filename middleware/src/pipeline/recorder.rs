@@ -30,6 +30,7 @@ use opentelemetry_sdk::trace::{
     IdGenerator, RandomIdGenerator, SamplingDecision, ShouldSample, SpanLimits,
 };
 
+use super::pool::AttrsPool;
 use super::queue::Queue;
 use super::record::{Attrs, SpanRecord};
 use super::Finished;
@@ -45,6 +46,8 @@ pub(crate) struct Recorder {
     limits: SpanLimits,
     /// Where ended, sampled records go; `None` (no OTLP endpoint) discards them.
     sink: Option<Arc<Queue<Finished>>>,
+    /// Attribute buffers the export thread handed back.
+    pool: Option<Arc<AttrsPool>>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -70,6 +73,23 @@ impl Recorder {
             ids: RandomIdGenerator::default(),
             limits,
             sink,
+            pool: None,
+        }
+    }
+
+    /// New spans take their attribute buffers from `pool` (the pipeline's, which the export
+    /// thread refills).
+    pub(crate) fn with_pool(mut self, pool: Arc<AttrsPool>) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+
+    /// An attribute list with room for `items` attributes and `text` bytes of string values:
+    /// a buffer the export thread handed back when there is one.
+    pub(crate) fn attrs(&self, items: usize, text: usize) -> Attrs {
+        match &self.pool {
+            Some(pool) => pool.take(items, text),
+            None => Attrs::with_capacity(items, text),
         }
     }
 

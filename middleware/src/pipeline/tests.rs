@@ -664,3 +664,96 @@ async fn concurrent_ends_and_shutdown_lose_nothing() {
     assert_eq!(received(&receiver), expected(0..1000));
     assert!(!logs.contains("dropped"), "{logs}");
 }
+
+/// Records whose attribute buffers the export thread handed back carry exactly their own
+/// attributes: after the first round is exported the pool holds its five buffers, the second
+/// round takes them, and nothing of the first round's values shows in the second's spans.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reused_attribute_buffers_carry_only_their_own_spans_attributes() {
+    use opentelemetry::trace::{Span as _, TraceContextExt as _};
+    use opentelemetry::Context;
+    use opentelemetry_sdk::trace::{Sampler, SpanLimits};
+    use tracebridge_testkit::AttrValue;
+
+    use super::record::Attrs;
+    use super::recorder::Recorder;
+
+    let receiver = OtlpReceiver::start().await.unwrap();
+    let h = Harness::start(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.grpc_endpoint()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "3600000"),
+    ]);
+    let pipeline = h.pipeline.as_ref().unwrap();
+    let pool = pipeline.pool();
+    let recorder = Recorder::new(
+        Box::new(Sampler::AlwaysOn),
+        false,
+        SpanLimits::default(),
+        Some(pipeline.queue()),
+    )
+    .with_pool(pool.clone());
+    let round = |name: &str, fill: &dyn Fn(usize, &mut Attrs)| {
+        for i in 0..5 {
+            let mut attrs = recorder.attrs(4, 16);
+            fill(i, &mut attrs);
+            let cx = recorder.start(
+                format!("{name} {i}").into(),
+                SpanKind::Server,
+                attrs,
+                Vec::new(),
+                &Context::new(),
+            );
+            cx.span().end();
+        }
+    };
+
+    round("first", &|i, a| {
+        a.push_str(
+            "url.path",
+            &format!("/first/{i}/and/a/path/longer/than/sixteen"),
+        );
+        a.push_i64("first.number", i as i64);
+        a.push_static("first.static", "yes");
+        a.push(KeyValue::new("first.bool", true));
+    });
+    assert!(h.flush().await);
+    assert_eq!(
+        pool.len(),
+        5,
+        "the export thread handed the five buffers back"
+    );
+    round("second", &|i, a| a.push_str("second", &i.to_string()));
+    assert_eq!(pool.len(), 0, "the second round took them");
+    assert!(h.flush().await);
+
+    let mut got: Vec<(String, BTreeMap<String, AttrValue>)> = receiver
+        .spans()
+        .into_iter()
+        .map(|s| (s.name, s.attributes))
+        .collect();
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut want = Vec::new();
+    for i in 0..5 {
+        want.push((
+            format!("first {i}"),
+            BTreeMap::from([
+                (
+                    "url.path".to_owned(),
+                    AttrValue::String(format!("/first/{i}/and/a/path/longer/than/sixteen")),
+                ),
+                ("first.number".to_owned(), AttrValue::Int(i as i64)),
+                ("first.static".to_owned(), AttrValue::String("yes".into())),
+                ("first.bool".to_owned(), AttrValue::Bool(true)),
+            ]),
+        ));
+    }
+    for i in 0..5 {
+        want.push((
+            format!("second {i}"),
+            BTreeMap::from([("second".to_owned(), AttrValue::String(i.to_string()))]),
+        ));
+    }
+    assert_eq!(got, want);
+    let (done, logs) = h.shutdown().await;
+    assert!(done, "{logs}");
+}

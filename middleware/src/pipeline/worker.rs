@@ -18,6 +18,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::encode::{Encoder, SpanView};
+use super::pool::AttrsPool;
 use super::processor::QueueProcessor;
 use super::queue::Queue;
 use super::transport::Transport;
@@ -33,6 +34,22 @@ pub(crate) trait BatchEncoder<T>: Send + 'static {
     fn encode(&mut self, batch: &[T], out: &mut Vec<u8>);
 }
 
+/// What the export thread does with a batch once it is encoded (or given up): empty it,
+/// handing the records' attribute buffers back for reuse ([`AttrsPool`]).
+pub(crate) trait Recycle: Sized {
+    fn recycle(batch: &mut Vec<Self>, pool: &AttrsPool);
+}
+
+impl Recycle for Finished {
+    fn recycle(batch: &mut Vec<Self>, pool: &AttrsPool) {
+        for span in batch.drain(..) {
+            if let Finished::Record(record) = span {
+                pool.give(record.attrs);
+            }
+        }
+    }
+}
+
 impl<S: SpanView> BatchEncoder<S> for Encoder {
     fn encode(&mut self, batch: &[S], out: &mut Vec<u8>) {
         Encoder::encode(self, batch, out);
@@ -44,6 +61,7 @@ impl<S: SpanView> BatchEncoder<S> for Encoder {
 #[derive(Debug)]
 pub(crate) struct Pipeline {
     pub(super) queue: Arc<Queue<Finished>>,
+    pool: Arc<AttrsPool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -72,8 +90,11 @@ impl Pipeline {
             cfg.batch.max_queue_size,
             cfg.batch.max_export_batch_size,
         ));
+        // One batch of buffers: what one export hands back.
+        let pool = Arc::new(AttrsPool::new(cfg.batch.max_export_batch_size));
         let worker = Worker {
             queue: queue.clone(),
+            pool: pool.clone(),
             encoder: Encoder::new(resource).with_own_scope(super::tracer_scope()),
             transport,
             runtime,
@@ -101,6 +122,7 @@ impl Pipeline {
         Ok((
             Pipeline {
                 queue,
+                pool,
                 thread: Some(thread),
             },
             processor,
@@ -110,6 +132,11 @@ impl Pipeline {
     /// The queue, for the layers' [`super::recorder::Recorder`].
     pub(crate) fn queue(&self) -> Arc<Queue<Finished>> {
         self.queue.clone()
+    }
+
+    /// The attribute buffers the export thread hands back, for the recorder.
+    pub(crate) fn pool(&self) -> Arc<AttrsPool> {
+        self.pool.clone()
     }
 
     /// A handle that still reads the queue's counts after the pipeline has moved into the
@@ -166,6 +193,7 @@ impl Tally {
 
 struct Worker<T, E> {
     queue: Arc<Queue<T>>,
+    pool: Arc<AttrsPool>,
     encoder: E,
     transport: Transport,
     runtime: tokio::runtime::Runtime,
@@ -176,7 +204,7 @@ struct Worker<T, E> {
     rejections: Tally,
 }
 
-impl<T: Send + 'static, E: BatchEncoder<T>> Worker<T, E> {
+impl<T: Recycle + Send + 'static, E: BatchEncoder<T>> Worker<T, E> {
     fn run(mut self) {
         let mut batch = Vec::with_capacity(self.queue.batch());
         let mut body = Vec::new();
@@ -229,7 +257,7 @@ impl<T: Send + 'static, E: BatchEncoder<T>> Worker<T, E> {
     fn export(&mut self, batch: &mut Vec<T>, body: &mut Vec<u8>) -> bool {
         let spans = batch.len();
         if self.failures.backing_off() {
-            batch.clear();
+            T::recycle(batch, &self.pool);
             self.failures.record(
                 spans,
                 Err("not sent: backing off after a failed export"),
@@ -239,7 +267,7 @@ impl<T: Send + 'static, E: BatchEncoder<T>> Worker<T, E> {
         }
         body.clear();
         self.encoder.encode(batch, body);
-        batch.clear();
+        T::recycle(batch, &self.pool);
         let deadline = Instant::now() + self.cutoff;
         let mut attempts = 0;
         let cutoff = self.cutoff;

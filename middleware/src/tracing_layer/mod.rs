@@ -241,7 +241,7 @@ where
         let thread_name = thread.name();
         // Room for code.*, thread.*, target, the fields and busy/idle; the thread's name and
         // some field text in one buffer.
-        let mut record_attrs = Attrs::with_capacity(
+        let mut record_attrs = self.recorder.attrs(
             attrs.fields().len() + 8,
             thread_name.map_or(0, str::len) + 32,
         );
