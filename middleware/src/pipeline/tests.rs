@@ -670,7 +670,7 @@ async fn concurrent_ends_and_shutdown_lose_nothing() {
 /// round takes them, and nothing of the first round's values shows in the second's spans.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reused_attribute_buffers_carry_only_their_own_spans_attributes() {
-    use opentelemetry::trace::{Span as _, TraceContextExt as _};
+    use opentelemetry::trace::TraceContextExt as _;
     use opentelemetry::Context;
     use opentelemetry_sdk::trace::{Sampler, SpanLimits};
     use tracebridge_testkit::AttrValue;
