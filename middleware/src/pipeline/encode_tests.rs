@@ -803,3 +803,34 @@ fn a_record_encodes_to_opentelemetry_otlp_bytes() {
     encoder.encode(&[super::Finished::Record(record)], &mut out);
     assert!(out == reference_bytes(&resource, &[span]));
 }
+
+/// The short-attribute fast path (`put_attr`) at its edges: key and value lengths whose
+/// `KeyValue` needs one length byte or two, empty keys and values, and integers whose varint
+/// takes one byte to ten — as a record's attributes and as `SpanData`'s, against
+/// opentelemetry-otlp's bytes.
+#[test]
+fn attributes_at_the_edge_of_one_byte_lengths_match_opentelemetry_otlp() {
+    let resource = resource();
+    let mut span = full_span();
+    span.attributes.clear();
+    for key_len in [0, 1, 60, 110, 111, 112, 113, 120, 121, 122, 123, 130] {
+        let key = "k".repeat(key_len);
+        for total in [119, 120, 121, 122, 123, 124] {
+            let value = "v".repeat(total - key_len.min(total));
+            span.attributes.push(KeyValue::new(key.clone(), value));
+        }
+        span.attributes.push(KeyValue::new(key.clone(), ""));
+        span.attributes
+            .push(KeyValue::new(key.clone(), "ü".repeat(61)));
+        for int in [0, 1, 127, 128, 16_383, 16_384, -1, i64::MIN, i64::MAX] {
+            span.attributes.push(KeyValue::new(key.clone(), int));
+        }
+    }
+    let scope = span.instrumentation_scope.clone();
+    let want = reference_bytes(&resource, std::slice::from_ref(&span));
+    let mut encoder = Encoder::new(&resource).with_own_scope(scope);
+    assert!(ours(&mut encoder, std::slice::from_ref(&span)) == want);
+    let mut out = Vec::new();
+    encoder.encode(&[super::Finished::Record(record_of(&span, None))], &mut out);
+    assert!(out == want);
+}
