@@ -42,11 +42,14 @@ pub(crate) trait Recycle: Sized {
 
 impl Recycle for Finished {
     fn recycle(batch: &mut Vec<Self>, pool: &AttrsPool) {
-        for span in batch.drain(..) {
+        // In place: draining moved each record (a few hundred bytes) out by value, three
+        // `memcpy`s per span (≈ 300 instructions per service-c request).
+        for span in batch.iter_mut() {
             if let Finished::Record(record) = span {
-                pool.give(record.attrs);
+                pool.give(std::mem::take(&mut record.attrs));
             }
         }
+        batch.clear();
     }
 }
 
