@@ -7,12 +7,16 @@
 //! encoded, the export thread clears each record's [`Attrs`] (keeping its capacity) and puts
 //! it here; a layer starting a span takes one instead of allocating two new buffers.
 //!
-//! Bounded twice: at most `capacity` buffers wait here (one export batch: what one export
-//! hands back), and a buffer grown past [`MAX_ITEMS`] attributes or [`MAX_TEXT`] bytes of text
-//! is freed rather than kept, so one odd span cannot pin a large allocation. A full pool frees
-//! what does not fit; an empty one allocates, as before.
+//! Span events' attribute lists (`Vec<KeyValue>`, what `tracing` events become) come back the
+//! same way: the `tracing` layer takes one per event, the export thread clears and returns it.
+//!
+//! Bounded twice: at most `capacity` buffers of each kind wait here (one export batch: what one
+//! export hands back), and a buffer grown past [`MAX_ITEMS`] attributes or [`MAX_TEXT`] bytes
+//! of text is freed rather than kept, so one odd span cannot pin a large allocation. A full
+//! pool frees what does not fit; an empty one allocates, as before.
 
 use crossbeam_queue::ArrayQueue;
+use opentelemetry::KeyValue;
 
 use super::record::Attrs;
 
@@ -25,6 +29,8 @@ pub(crate) const MAX_TEXT: usize = 1024;
 #[derive(Debug)]
 pub(crate) struct AttrsPool {
     free: ArrayQueue<Attrs>,
+    /// Cleared attribute lists of span events.
+    event_attrs: ArrayQueue<Vec<KeyValue>>,
 }
 
 impl AttrsPool {
@@ -32,6 +38,7 @@ impl AttrsPool {
     pub(crate) fn new(capacity: usize) -> Self {
         AttrsPool {
             free: ArrayQueue::new(capacity.max(1)),
+            event_attrs: ArrayQueue::new(capacity.max(1)),
         }
     }
 
@@ -57,10 +64,37 @@ impl AttrsPool {
         let _ = self.free.push(attrs);
     }
 
+    /// An event's attribute list with room for `items`: a reused one when the pool has one.
+    pub(crate) fn take_event_attrs(&self, items: usize) -> Vec<KeyValue> {
+        match self.event_attrs.pop() {
+            Some(mut list) => {
+                list.reserve(items);
+                list
+            }
+            None => Vec::with_capacity(items),
+        }
+    }
+
+    /// Keeps an event's attribute list for reuse, emptied, unless it is too large or the pool
+    /// is full.
+    pub(crate) fn give_event_attrs(&self, mut list: Vec<KeyValue>) {
+        if list.capacity() == 0 || list.capacity() > MAX_ITEMS {
+            return;
+        }
+        list.clear();
+        let _ = self.event_attrs.push(list);
+    }
+
     /// Buffers waiting (tests).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.free.len()
+    }
+
+    /// Event attribute lists waiting (tests).
+    #[cfg(test)]
+    pub(crate) fn event_attrs_len(&self) -> usize {
+        self.event_attrs.len()
     }
 }
 
@@ -101,5 +135,32 @@ mod tests {
         let _ = pool.take(1, 1);
         let fresh = pool.take(3, 5);
         assert!(fresh.capacity().0 >= 3 && fresh.capacity().1 >= 5);
+    }
+
+    #[test]
+    fn event_attribute_lists_come_back_empty_with_their_room_and_bounded() {
+        let pool = AttrsPool::new(2);
+        let mut list = pool.take_event_attrs(6);
+        list.push(KeyValue::new("message", String::from("owned")));
+        list.push(KeyValue::new("level", "INFO"));
+        let (ptr, cap) = (list.as_ptr(), list.capacity());
+        pool.give_event_attrs(list);
+        assert_eq!(pool.event_attrs_len(), 1);
+        let again = pool.take_event_attrs(3);
+        assert!(again.is_empty());
+        assert_eq!(
+            (again.as_ptr(), again.capacity()),
+            (ptr, cap),
+            "the same buffer"
+        );
+        assert_eq!(pool.event_attrs_len(), 0);
+
+        pool.give_event_attrs(Vec::with_capacity(MAX_ITEMS + 1));
+        pool.give_event_attrs(Vec::new());
+        assert_eq!(pool.event_attrs_len(), 0, "too large, or nothing to keep");
+        for _ in 0..3 {
+            pool.give_event_attrs(Vec::with_capacity(4));
+        }
+        assert_eq!(pool.event_attrs_len(), 2, "bounded");
     }
 }

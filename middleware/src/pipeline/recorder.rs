@@ -93,6 +93,15 @@ impl Recorder {
         }
     }
 
+    /// An attribute list for a span event with room for `items`: one the export thread
+    /// handed back when there is one.
+    pub(crate) fn event_attrs(&self, items: usize) -> Vec<KeyValue> {
+        match &self.pool {
+            Some(pool) => pool.take_event_attrs(items),
+            None => Vec::with_capacity(items),
+        }
+    }
+
     /// Starts a span under `parent`; returns `parent` with it as the active span.
     pub(crate) fn start(
         &self,

@@ -665,9 +665,10 @@ async fn concurrent_ends_and_shutdown_lose_nothing() {
     assert!(!logs.contains("dropped"), "{logs}");
 }
 
-/// Records whose attribute buffers the export thread handed back carry exactly their own
-/// attributes: after the first round is exported the pool holds its five buffers, the second
-/// round takes them, and nothing of the first round's values shows in the second's spans.
+/// Records whose attribute buffers (and events' attribute lists) the export thread handed back
+/// carry exactly their own attributes: after the first round is exported the pool holds its
+/// five buffers and five event lists, the second round takes them, and nothing of the first
+/// round's values shows in the second's spans or events.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reused_attribute_buffers_carry_only_their_own_spans_attributes() {
     use opentelemetry::trace::TraceContextExt as _;
@@ -692,10 +693,11 @@ async fn reused_attribute_buffers_carry_only_their_own_spans_attributes() {
         Some(pipeline.queue()),
     )
     .with_pool(pool.clone());
-    let round = |name: &str, fill: &dyn Fn(usize, &mut Attrs)| {
+    let round = |name: &str, fill: &dyn Fn(usize, &mut Attrs, &mut Vec<KeyValue>)| {
         for i in 0..5 {
             let mut attrs = recorder.attrs(4, 16);
-            fill(i, &mut attrs);
+            let mut event = recorder.event_attrs(2);
+            fill(i, &mut attrs, &mut event);
             let cx = recorder.start(
                 format!("{name} {i}").into(),
                 SpanKind::Server,
@@ -703,11 +705,12 @@ async fn reused_attribute_buffers_carry_only_their_own_spans_attributes() {
                 Vec::new(),
                 &Context::new(),
             );
+            cx.span().add_event("event", event);
             cx.span().end();
         }
     };
 
-    round("first", &|i, a| {
+    round("first", &|i, a, e| {
         a.push_str(
             "url.path",
             &format!("/first/{i}/and/a/path/longer/than/sixteen"),
@@ -715,6 +718,8 @@ async fn reused_attribute_buffers_carry_only_their_own_spans_attributes() {
         a.push_i64("first.number", i as i64);
         a.push_static("first.static", "yes");
         a.push(KeyValue::new("first.bool", true));
+        e.push(KeyValue::new("first.event", format!("first event {i}")));
+        e.push(KeyValue::new("first.event.number", i as i64));
     });
     assert!(h.flush().await);
     assert_eq!(
@@ -722,15 +727,57 @@ async fn reused_attribute_buffers_carry_only_their_own_spans_attributes() {
         5,
         "the export thread handed the five buffers back"
     );
-    round("second", &|i, a| a.push_str("second", &i.to_string()));
+    assert_eq!(pool.event_attrs_len(), 5, "and the five event lists");
+    round("second", &|i, a, e| {
+        a.push_str("second", &i.to_string());
+        e.push(KeyValue::new("second.event", i as i64));
+    });
     assert_eq!(pool.len(), 0, "the second round took them");
+    assert_eq!(pool.event_attrs_len(), 0, "and the event lists");
     assert!(h.flush().await);
 
-    let mut got: Vec<(String, BTreeMap<String, AttrValue>)> = receiver
-        .spans()
-        .into_iter()
-        .map(|s| (s.name, s.attributes))
+    let spans = receiver.spans();
+    let mut events: Vec<(String, Vec<(String, BTreeMap<String, AttrValue>)>)> = spans
+        .iter()
+        .map(|s| {
+            let events = s
+                .events
+                .iter()
+                .map(|e| (e.name.clone(), e.attributes.clone()))
+                .collect();
+            (s.name.clone(), events)
+        })
         .collect();
+    events.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut want_events = Vec::new();
+    for i in 0..5 {
+        want_events.push((
+            format!("first {i}"),
+            vec![(
+                "event".to_owned(),
+                BTreeMap::from([
+                    (
+                        "first.event".to_owned(),
+                        AttrValue::String(format!("first event {i}")),
+                    ),
+                    ("first.event.number".to_owned(), AttrValue::Int(i as i64)),
+                ]),
+            )],
+        ));
+    }
+    for i in 0..5 {
+        want_events.push((
+            format!("second {i}"),
+            vec![(
+                "event".to_owned(),
+                BTreeMap::from([("second.event".to_owned(), AttrValue::Int(i as i64))]),
+            )],
+        ));
+    }
+    assert_eq!(events, want_events);
+
+    let mut got: Vec<(String, BTreeMap<String, AttrValue>)> =
+        spans.into_iter().map(|s| (s.name, s.attributes)).collect();
     got.sort_by(|a, b| a.0.cmp(&b.0));
     let mut want = Vec::new();
     for i in 0..5 {

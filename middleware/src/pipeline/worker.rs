@@ -47,6 +47,9 @@ impl Recycle for Finished {
         for span in batch.iter_mut() {
             if let Finished::Record(record) = span {
                 pool.give(std::mem::take(&mut record.attrs));
+                for event in &mut record.events {
+                    pool.give_event_attrs(std::mem::take(&mut event.attributes));
+                }
             }
         }
         batch.clear();

@@ -407,8 +407,8 @@ where
             return;
         };
         let meta = event.metadata();
-        // level, target, the fields, code.*: one allocation.
-        let mut attributes = Vec::with_capacity(meta.fields().len() + 5);
+        // level, target, the fields, code.*: one list, reused from the pool when it can.
+        let mut attributes = self.recorder.event_attrs(meta.fields().len() + 5);
         attributes.push(KeyValue::new("level", meta.level().as_str()));
         attributes.push(KeyValue::new("target", meta.target()));
         let mut otel_event = Event::new("", opentelemetry::time::now(), attributes, 0);
