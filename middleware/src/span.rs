@@ -37,6 +37,15 @@ pub(crate) fn new_attrs(items: usize, text: usize) -> Attrs {
     }
 }
 
+/// A string with room for `len` bytes for a span's name: from the recorder's pool of reused
+/// strings when tracebridge's recorder runs.
+pub(crate) fn new_name(len: usize) -> String {
+    match &crate::global::settings().recorder {
+        Some(recorder) => recorder.0.name(len),
+        None => String::with_capacity(len),
+    }
+}
+
 /// The OpenTelemetry span of one request (server) or call (client), ended on drop.
 pub(crate) struct LayerSpan {
     /// The parent's context (baggage, Sentry DSC, …) with this span as its active span: what

@@ -7,8 +7,9 @@
 //! encoded, the export thread clears each record's [`Attrs`] (keeping its capacity) and puts
 //! it here; a layer starting a span takes one instead of allocating two new buffers.
 //!
-//! Span events' attribute lists (`Vec<KeyValue>`, what `tracing` events become) come back the
-//! same way: the `tracing` layer takes one per event, the export thread clears and returns it.
+//! Span events' attribute lists (`Vec<KeyValue>`, what `tracing` events become) and the
+//! strings of span and event names built per request (`GET /users/{id}`, an event's message)
+//! come back the same way: the layers take one, the export thread clears and returns it.
 //!
 //! Bounded twice: at most `capacity` buffers of each kind wait here (one export batch: what one
 //! export hands back), and a buffer grown past [`MAX_ITEMS`] attributes or [`MAX_TEXT`] bytes
@@ -31,6 +32,8 @@ pub(crate) struct AttrsPool {
     free: ArrayQueue<Attrs>,
     /// Cleared attribute lists of span events.
     event_attrs: ArrayQueue<Vec<KeyValue>>,
+    /// Cleared strings of span and event names.
+    names: ArrayQueue<String>,
 }
 
 impl AttrsPool {
@@ -39,6 +42,7 @@ impl AttrsPool {
         AttrsPool {
             free: ArrayQueue::new(capacity.max(1)),
             event_attrs: ArrayQueue::new(capacity.max(1)),
+            names: ArrayQueue::new(capacity.max(1)),
         }
     }
 
@@ -85,10 +89,37 @@ impl AttrsPool {
         let _ = self.event_attrs.push(list);
     }
 
+    /// A string with room for `len` bytes, for a span's or an event's name: a reused one when
+    /// the pool has one.
+    pub(crate) fn take_name(&self, len: usize) -> String {
+        match self.names.pop() {
+            Some(mut name) => {
+                name.reserve(len);
+                name
+            }
+            None => String::with_capacity(len),
+        }
+    }
+
+    /// Keeps a name's string for reuse, emptied, unless it is too large or the pool is full.
+    pub(crate) fn give_name(&self, mut name: String) {
+        if name.capacity() == 0 || name.capacity() > MAX_TEXT {
+            return;
+        }
+        name.clear();
+        let _ = self.names.push(name);
+    }
+
     /// Buffers waiting (tests).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.free.len()
+    }
+
+    /// Name strings waiting (tests).
+    #[cfg(test)]
+    pub(crate) fn names_len(&self) -> usize {
+        self.names.len()
     }
 
     /// Event attribute lists waiting (tests).
@@ -162,5 +193,30 @@ mod tests {
             pool.give_event_attrs(Vec::with_capacity(4));
         }
         assert_eq!(pool.event_attrs_len(), 2, "bounded");
+    }
+
+    #[test]
+    fn name_strings_come_back_empty_with_their_room_and_bounded() {
+        let pool = AttrsPool::new(2);
+        let mut name = pool.take_name(9);
+        name.push_str("GET /work");
+        let (ptr, cap) = (name.as_ptr(), name.capacity());
+        pool.give_name(name);
+        assert_eq!(pool.names_len(), 1);
+        let again = pool.take_name(4);
+        assert!(again.is_empty());
+        assert_eq!(
+            (again.as_ptr(), again.capacity()),
+            (ptr, cap),
+            "the same buffer"
+        );
+
+        pool.give_name(String::with_capacity(MAX_TEXT + 1));
+        pool.give_name(String::new());
+        assert_eq!(pool.names_len(), 0, "too large, or nothing to keep");
+        for _ in 0..3 {
+            pool.give_name(String::with_capacity(8));
+        }
+        assert_eq!(pool.names_len(), 2, "bounded");
     }
 }

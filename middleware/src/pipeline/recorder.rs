@@ -102,6 +102,15 @@ impl Recorder {
         }
     }
 
+    /// A string with room for `len` bytes for a span's or event's name: one the export thread
+    /// handed back when there is one.
+    pub(crate) fn name(&self, len: usize) -> String {
+        match &self.pool {
+            Some(pool) => pool.take_name(len),
+            None => String::with_capacity(len),
+        }
+    }
+
     /// Starts a span under `parent`; returns `parent` with it as the active span.
     pub(crate) fn start(
         &self,

@@ -665,10 +665,10 @@ async fn concurrent_ends_and_shutdown_lose_nothing() {
     assert!(!logs.contains("dropped"), "{logs}");
 }
 
-/// Records whose attribute buffers (and events' attribute lists) the export thread handed back
-/// carry exactly their own attributes: after the first round is exported the pool holds its
-/// five buffers and five event lists, the second round takes them, and nothing of the first
-/// round's values shows in the second's spans or events.
+/// Records whose attribute buffers, events' attribute lists and name strings the export thread
+/// handed back carry exactly their own: after the first round is exported the pool holds its
+/// five of each, the second round takes them, and nothing of the first round's values shows in
+/// the second's spans, names or events.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reused_attribute_buffers_carry_only_their_own_spans_attributes() {
     use opentelemetry::trace::TraceContextExt as _;
@@ -698,8 +698,10 @@ async fn reused_attribute_buffers_carry_only_their_own_spans_attributes() {
             let mut attrs = recorder.attrs(4, 16);
             let mut event = recorder.event_attrs(2);
             fill(i, &mut attrs, &mut event);
+            let mut span_name = recorder.name(8);
+            span_name.push_str(&format!("{name} {i}"));
             let cx = recorder.start(
-                format!("{name} {i}").into(),
+                span_name.into(),
                 SpanKind::Server,
                 attrs,
                 Vec::new(),
@@ -728,12 +730,14 @@ async fn reused_attribute_buffers_carry_only_their_own_spans_attributes() {
         "the export thread handed the five buffers back"
     );
     assert_eq!(pool.event_attrs_len(), 5, "and the five event lists");
+    assert_eq!(pool.names_len(), 5, "and the five names' strings");
     round("second", &|i, a, e| {
         a.push_str("second", &i.to_string());
         e.push(KeyValue::new("second.event", i as i64));
     });
     assert_eq!(pool.len(), 0, "the second round took them");
     assert_eq!(pool.event_attrs_len(), 0, "and the event lists");
+    assert_eq!(pool.names_len(), 0, "and the names' strings");
     assert!(h.flush().await);
 
     let spans = receiver.spans();

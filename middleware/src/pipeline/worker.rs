@@ -13,6 +13,7 @@
 //! collector rejected (partial success) are reported at most once per
 //! [`crate::export::REPORT_INTERVAL`], with their totals at shutdown.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -35,7 +36,8 @@ pub(crate) trait BatchEncoder<T>: Send + 'static {
 }
 
 /// What the export thread does with a batch once it is encoded (or given up): empty it,
-/// handing the records' attribute buffers back for reuse ([`AttrsPool`]).
+/// handing the records' attribute buffers, event attribute lists and name strings back for
+/// reuse ([`AttrsPool`]).
 pub(crate) trait Recycle: Sized {
     fn recycle(batch: &mut Vec<Self>, pool: &AttrsPool);
 }
@@ -47,8 +49,14 @@ impl Recycle for Finished {
         for span in batch.iter_mut() {
             if let Finished::Record(record) = span {
                 pool.give(std::mem::take(&mut record.attrs));
+                if let Cow::Owned(name) = std::mem::take(&mut record.name) {
+                    pool.give_name(name);
+                }
                 for event in &mut record.events {
                     pool.give_event_attrs(std::mem::take(&mut event.attributes));
+                    if let Cow::Owned(name) = std::mem::take(&mut event.name) {
+                        pool.give_name(name);
+                    }
                 }
             }
         }

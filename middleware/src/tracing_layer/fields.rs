@@ -15,12 +15,14 @@
 //! each.
 
 use std::fmt;
+use std::fmt::Write as _;
 
 use opentelemetry::trace::{Event, SpanKind, Status};
 use opentelemetry::{Array, Key, KeyValue, StringValue, Value};
 use tracing::field::{Field, Visit};
 
 use crate::pipeline::record::Attrs;
+use crate::pipeline::recorder::Recorder;
 
 pub(super) const SPAN_NAME_FIELD: &str = "otel.name";
 pub(super) const SPAN_KIND_FIELD: &str = "otel.kind";
@@ -104,6 +106,8 @@ impl Visit for SpanFields<'_> {
 /// An event's fields into a span event, and what they change on the span.
 pub(super) struct EventFields<'a> {
     pub(super) event: &'a mut Event,
+    /// Where the message's string comes from (a reused one when the recorder has one).
+    pub(super) recorder: &'a Recorder,
     /// The span's status (an `error` field) and attributes (an `&dyn Error` field).
     pub(super) status: &'a mut Option<Status>,
     pub(super) span_attrs: &'a mut Vec<KeyValue>,
@@ -143,7 +147,11 @@ impl Visit for EventFields<'_> {
 
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
-            "message" => self.event.name = value.to_owned().into(),
+            "message" => {
+                let mut name = self.recorder.name(value.len());
+                name.push_str(value);
+                self.event.name = name.into();
+            }
             "error" if self.event.name.is_empty() => self.error_field(format!("{value:?}")),
             name => self
                 .event
@@ -154,7 +162,12 @@ impl Visit for EventFields<'_> {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         match field.name() {
-            "message" => self.event.name = format!("{value:?}").into(),
+            "message" => {
+                // The message is `format_args!`: written into a reused string, not `format!`.
+                let mut name = self.recorder.name(32);
+                let _ = write!(name, "{value:?}");
+                self.event.name = name.into();
+            }
             "error" if self.event.name.is_empty() => self.error_field(format!("{value:?}")),
             name => self
                 .event

@@ -416,6 +416,7 @@ where
         let mut span_attrs = Vec::new();
         event.record(&mut EventFields {
             event: &mut otel_event,
+            recorder: &self.recorder,
             status: &mut status,
             span_attrs: &mut span_attrs,
         });
