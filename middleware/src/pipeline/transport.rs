@@ -91,8 +91,16 @@ impl Transport {
                         http::HeaderValue::from_static("gzip"),
                     );
                 }
-                let client = reqwest::Client::builder()
-                    .timeout(cfg.export_cutoff())
+                let mut builder = reqwest::Client::builder().timeout(cfg.export_cutoff());
+                if !url.starts_with("https://") {
+                    // Plain HTTP never uses TLS: trust no root rather than load the system's
+                    // store. Loading it (rustls-platform-verifier) parsed ~150 certificates at
+                    // start and kept them and their code in memory: ≈ 0.5 MiB of the traced
+                    // server's RSS (docs/performance.md, "Eighth session"). An https://
+                    // endpoint still gets the system's roots.
+                    builder = builder.tls_certs_only(std::iter::empty());
+                }
+                let client = builder
                     .build()
                     .map_err(|e| ConfigError::new(endpoint.var, format!("HTTP client: {e}")))?;
                 Ok(Transport::Http {
