@@ -24,7 +24,7 @@ pub(crate) struct Accepted {
 /// next attempt; returns the last error. `attempts` counts the requests sent.
 pub(crate) async fn send(
     transport: &mut Transport,
-    body: &[u8],
+    body: &bytes::Bytes,
     deadline: Instant,
     attempts: &mut u32,
 ) -> Result<Accepted, String> {

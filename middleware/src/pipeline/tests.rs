@@ -741,7 +741,8 @@ async fn reused_attribute_buffers_carry_only_their_own_spans_attributes() {
     assert!(h.flush().await);
 
     let spans = receiver.spans();
-    let mut events: Vec<(String, Vec<(String, BTreeMap<String, AttrValue>)>)> = spans
+    type Events = Vec<(String, BTreeMap<String, AttrValue>)>;
+    let mut events: Vec<(String, Events)> = spans
         .iter()
         .map(|s| {
             let events = s

@@ -148,8 +148,10 @@ impl Transport {
         }
     }
 
-    /// Sends `body` (an encoded `ExportTraceServiceRequest`) once, within `timeout`.
-    pub(crate) async fn send(&mut self, body: &[u8], timeout: Duration) -> Outcome {
+    /// Sends `body` (an encoded `ExportTraceServiceRequest`) once, within `timeout`. The body
+    /// is shared with the request, not copied (a batch is a few hundred KiB, and a copy per
+    /// attempt was the export thread's largest allocation).
+    pub(crate) async fn send(&mut self, body: &Bytes, timeout: Duration) -> Outcome {
         match self {
             Transport::Http {
                 client,
@@ -157,27 +159,27 @@ impl Transport {
                 headers,
                 gzip,
             } => {
-                let body = match gzip {
-                    Some(buf) => {
-                        buf.clear();
-                        let mut gz = flate2::write::GzEncoder::new(
-                            std::mem::take(buf),
-                            flate2::Compression::fast(),
-                        );
-                        // Writing into a Vec cannot fail.
-                        let _ = gz.write_all(body);
-                        *buf = gz.finish().unwrap_or_default();
-                        Bytes::copy_from_slice(buf)
-                    }
-                    None => Bytes::copy_from_slice(body),
-                };
+                let compressed = gzip.as_mut().map(|buf| {
+                    buf.clear();
+                    let mut gz = flate2::write::GzEncoder::new(
+                        std::mem::take(buf),
+                        flate2::Compression::fast(),
+                    );
+                    // Writing into a Vec cannot fail.
+                    let _ = gz.write_all(body);
+                    Bytes::from(gz.finish().unwrap_or_default())
+                });
                 let sent = client
                     .post(url.as_str())
                     .headers(headers.clone())
                     .timeout(timeout)
-                    .body(body)
+                    .body(compressed.clone().unwrap_or_else(|| body.clone()))
                     .send()
                     .await;
+                if let (Some(buf), Some(compressed)) = (gzip.as_mut(), compressed) {
+                    // The buffer back for the next export (no copy once the request let go).
+                    *buf = Vec::from(compressed);
+                }
                 match sent {
                     Ok(response) => http_outcome(response).await,
                     // Connection refused or reset, a timeout: the collector may be restarting.
@@ -188,7 +190,7 @@ impl Transport {
                 }
             }
             Transport::Grpc { client, metadata } => {
-                let mut request = tonic::Request::new(Bytes::copy_from_slice(body));
+                let mut request = tonic::Request::new(body.clone());
                 *request.metadata_mut() = metadata.clone();
                 request.set_timeout(timeout);
                 if let Err(e) = client.ready().await {

@@ -234,6 +234,10 @@ impl<T: Recycle + Send + 'static, E: BatchEncoder<T>> Worker<T, E> {
                     break;
                 }
                 self.queue.pop_into(&mut batch, self.queue.batch());
+                if batch.is_empty() {
+                    // Only pushes still storing their records: they go with the next export.
+                    break;
+                }
                 all_sent &= self.export(&mut batch, &mut body);
             }
             if timer {
@@ -285,10 +289,13 @@ impl<T: Recycle + Send + 'static, E: BatchEncoder<T>> Worker<T, E> {
         let deadline = Instant::now() + self.cutoff;
         let mut attempts = 0;
         let cutoff = self.cutoff;
+        // The encoded batch goes to the transport without a copy, and its buffer comes back for
+        // the next batch once the request let go of it (else it is copied out: rare).
+        let shared = bytes::Bytes::from(std::mem::take(body));
         let result = self.runtime.block_on(async {
             match tokio::time::timeout(
                 cutoff,
-                super::retry::send(&mut self.transport, body, deadline, &mut attempts),
+                super::retry::send(&mut self.transport, &shared, deadline, &mut attempts),
             )
             .await
             {
@@ -296,6 +303,7 @@ impl<T: Recycle + Send + 'static, E: BatchEncoder<T>> Worker<T, E> {
                 Err(_) => Err(format!("export timed out after {cutoff:?}")),
             }
         });
+        *body = Vec::from(shared);
         match result {
             Ok(accepted) => {
                 self.failures.record(spans, Ok(()), true);
