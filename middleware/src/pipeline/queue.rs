@@ -1,18 +1,20 @@
 //! The bounded queue between ending a span and the export thread.
 //!
-//! Pushing is lock-free ([`crossbeam_queue::SegQueue`] and an atomic length that bounds it); it
-//! takes the control lock only when the queue length reaches a batch and the export thread has
-//! not been woken for it yet — once per batch, never per span. A full queue drops the record:
-//! counted, and the first drop is logged at once (the export thread reports the rest at most
-//! once per interval and the total at shutdown).
+//! Pushing is lock-free (a [`crossbeam_queue::ArrayQueue`] ring, a [`crossbeam_queue::SegQueue`]
+//! behind it, and an atomic length that bounds both); it takes the control lock only when the
+//! queue length reaches a batch and the export thread has not been woken for it yet — once per
+//! batch, never per span. A full queue drops the record: counted, and the first drop is logged
+//! at once (the export thread reports the rest at most once per interval and the total at
+//! shutdown).
 //!
-//! Why a segmented queue and not a ring (`ArrayQueue`, before the eighth session): a ring of
-//! `OTEL_BSP_MAX_QUEUE_SIZE` slots is written all the way round however few records it holds at
-//! once, so all 2048 slots of ≈ 290 bytes (≈ 0.6 MiB) became resident, while a traced server
-//! seldom holds more than one export batch. `SegQueue` allocates blocks of 31 slots as records
-//! arrive and frees each once it is read, so memory follows what is queued (docs/performance.md,
-//! "Eighth session": the traced service's RSS over bare 3.6 → 3.2 MiB), for one allocation per
-//! 31 records.
+//! Why two parts (eighth session): a ring of `OTEL_BSP_MAX_QUEUE_SIZE` slots is written all the
+//! way round however few records it holds, so all 2048 slots of ≈ 290 bytes (≈ 0.6 MiB) became
+//! resident, while a served export thread rarely lets more than one batch wait. The ring now
+//! holds two batches; records beyond it (a slow or dead collector) go to a `SegQueue`, whose
+//! blocks are allocated as it fills and freed as it empties. A `SegQueue` alone would follow
+//! what is queued as well, but its zeroed block per 31 records cost ≈ 500 instructions per
+//! service-c request (docs/performance.md, "Eighth session"). Records leave the ring first, so
+//! their order across the two parts is not kept; nothing depends on it.
 //!
 //! Flush and shutdown requests go through the same control lock; the export thread answers
 //! each on its own channel once everything queued at the time of the request is exported.
@@ -22,7 +24,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use crossbeam_queue::SegQueue;
+use crossbeam_queue::{ArrayQueue, SegQueue};
 
 /// What the export thread is asked to do, under the control lock.
 #[derive(Debug, Default)]
@@ -40,7 +42,10 @@ pub(crate) struct Control {
 /// A bounded multi-producer queue of records for one export thread.
 #[derive(Debug)]
 pub(crate) struct Queue<T> {
-    items: SegQueue<T>,
+    /// Where records go first: room for two batches.
+    ring: ArrayQueue<T>,
+    /// Where they go when the ring is full, up to the queue's capacity.
+    overflow: SegQueue<T>,
     /// Records queued, counting a push from the moment it reserved its place (so the bound is
     /// exact under concurrent pushes).
     len: AtomicUsize,
@@ -58,11 +63,14 @@ pub(crate) struct Queue<T> {
 impl<T> Queue<T> {
     /// A queue of `capacity` records; the export thread is woken when `batch` are queued.
     pub(crate) fn new(capacity: usize, batch: usize) -> Self {
+        let capacity = capacity.max(1);
+        let batch = batch.clamp(1, capacity);
         Queue {
-            items: SegQueue::new(),
+            ring: ArrayQueue::new(capacity.min(batch.saturating_mul(2))),
+            overflow: SegQueue::new(),
             len: AtomicUsize::new(0),
-            capacity: capacity.max(1),
-            batch: batch.clamp(1, capacity.max(1)),
+            capacity,
+            batch,
             dropped: AtomicU64::new(0),
             wake_pending: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -88,7 +96,9 @@ impl<T> Queue<T> {
             }
             return false;
         }
-        self.items.push(item);
+        if let Err(item) = self.ring.push(item) {
+            self.overflow.push(item);
+        }
         if queued + 1 >= self.batch && !self.wake_pending.swap(true, Ordering::AcqRel) {
             self.control().wake = true;
             self.signal.notify_one();
@@ -100,7 +110,7 @@ impl<T> Queue<T> {
     /// reserved its place but not yet stored its record).
     pub(crate) fn pop_into(&self, into: &mut Vec<T>, max: usize) {
         while into.len() < max {
-            match self.items.pop() {
+            match self.ring.pop().or_else(|| self.overflow.pop()) {
                 Some(item) => {
                     self.len.fetch_sub(1, Ordering::AcqRel);
                     into.push(item);
@@ -224,6 +234,26 @@ mod tests {
         q.pop_into(&mut out, 10);
         assert_eq!(out, [0, 1, 2, 3, 10]);
         assert_eq!(q.dropped(), 6);
+    }
+
+    #[test]
+    fn records_beyond_the_ring_wait_behind_it_up_to_the_capacity() {
+        // A ring of two batches (4), the rest of the capacity (6) behind it.
+        let q = Queue::new(10, 2);
+        let pushed: Vec<bool> = (0..13).map(|i| q.push(i)).collect();
+        assert_eq!(pushed, [[true; 10].as_slice(), &[false; 3]].concat());
+        assert_eq!((q.len(), q.dropped()), (10, 3));
+        let mut out = Vec::new();
+        q.pop_into(&mut out, 3);
+        assert_eq!(out, [0, 1, 2], "the ring first");
+        assert_eq!(q.len(), 7);
+        // Room again: a new record goes into the ring, behind what waits.
+        assert!(q.push(13));
+        q.pop_into(&mut out, 100);
+        assert_eq!(out, [0, 1, 2, 3, 13, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(q.len(), 0);
+        q.pop_into(&mut out, 100);
+        assert_eq!(out.len(), 11, "nothing left");
     }
 
     #[test]
