@@ -66,15 +66,15 @@ def wait_listening(port, proc, secs=120):
     raise SystemExit("the service did not listen")
 
 
-def run(binary, requests, traced, otlp_port, out_dir):
-    grpc, http_port = free_port(), free_port()
-    out = os.path.join(out_dir, f"cg.{'traced' if traced else 'bare'}.{requests}")
+def service_env(http_port, otlp_port, traced):
+    """Service c's environment: its two ports, no demo delay, OTLP http/protobuf to the
+    receiver, and `OTEL_SDK_DISABLED` unless `traced`; the caller's tracing settings removed."""
     env = dict(os.environ)
     for k in ["OTEL_SDK_DISABLED", "OTEL_PROPAGATORS", "OTEL_TRACES_SAMPLER", "RUST_LOG",
               "SENTRY_DSN", "OTEL_BSP_MAX_QUEUE_SIZE"]:
         env.pop(k, None)
     env.update({
-        "C_LISTEN": f"127.0.0.1:{grpc}",
+        "C_LISTEN": f"127.0.0.1:{free_port()}",
         "C_HTTP_LISTEN": f"127.0.0.1:{http_port}",
         "DEMO_DELAY_MS": "0",
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_port}",
@@ -82,6 +82,13 @@ def run(binary, requests, traced, otlp_port, out_dir):
     })
     if not traced:
         env["OTEL_SDK_DISABLED"] = "true"
+    return env
+
+
+def run(binary, requests, traced, otlp_port, out_dir):
+    http_port = free_port()
+    out = os.path.join(out_dir, f"cg.{'traced' if traced else 'bare'}.{requests}")
+    env = service_env(http_port, otlp_port, traced)
     proc = subprocess.Popen(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary],
         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

@@ -23,7 +23,8 @@ import subprocess
 import threading
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The receiver, free ports and the wait for a listener are callgrind-service.py's.
+# The receiver, free ports, the service's environment and the wait for a listener are
+# callgrind-service.py's.
 _spec = importlib.util.spec_from_file_location(
     "callgrind_service", os.path.join(ROOT, "scripts", "callgrind-service.py"))
 cgs = importlib.util.module_from_spec(_spec)
@@ -53,20 +54,9 @@ def vm_rss(pid):
 
 
 def run(binary, tb_bench, traced, otlp_port, rate, secs, extra_env):
-    grpc, http_port = cgs.free_port(), cgs.free_port()
-    env = dict(os.environ)
-    for k in ["OTEL_SDK_DISABLED", "OTEL_PROPAGATORS", "OTEL_TRACES_SAMPLER", "RUST_LOG", "SENTRY_DSN"]:
-        env.pop(k, None)
-    env.update({
-        "C_LISTEN": f"127.0.0.1:{grpc}",
-        "C_HTTP_LISTEN": f"127.0.0.1:{http_port}",
-        "DEMO_DELAY_MS": "0",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_port}",
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-    })
+    http_port = cgs.free_port()
+    env = cgs.service_env(http_port, otlp_port, traced)
     env.update(extra_env)
-    if not traced:
-        env["OTEL_SDK_DISABLED"] = "true"
     proc = subprocess.Popen(["taskset", "-c", "0", binary], env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
