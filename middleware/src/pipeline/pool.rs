@@ -26,106 +26,144 @@ pub(crate) const MAX_ITEMS: usize = 32;
 /// Largest text buffer kept for reuse, in bytes.
 pub(crate) const MAX_TEXT: usize = 1024;
 
-/// Cleared attribute buffers waiting for reuse.
+/// A buffer kind the pool keeps: what "too large to keep" and "emptied" mean for it.
+trait Reuse: Sized {
+    /// Small enough to keep (and worth keeping).
+    fn keep(&self) -> bool;
+    /// Empties it, keeping its room.
+    fn empty(&mut self);
+}
+
+impl Reuse for Attrs {
+    fn keep(&self) -> bool {
+        let (items, text) = self.capacity();
+        items <= MAX_ITEMS && text <= MAX_TEXT
+    }
+    fn empty(&mut self) {
+        self.clear();
+    }
+}
+
+impl Reuse for Vec<KeyValue> {
+    fn keep(&self) -> bool {
+        (1..=MAX_ITEMS).contains(&self.capacity())
+    }
+    fn empty(&mut self) {
+        self.clear();
+    }
+}
+
+impl Reuse for String {
+    fn keep(&self) -> bool {
+        (1..=MAX_TEXT).contains(&self.capacity())
+    }
+    fn empty(&mut self) {
+        self.clear();
+    }
+}
+
+/// Cleared buffers of one kind, at most the pool's capacity.
+#[derive(Debug)]
+struct Shelf<T>(ArrayQueue<T>);
+
+impl<T: Reuse> Shelf<T> {
+    fn new(capacity: usize) -> Self {
+        Shelf(ArrayQueue::new(capacity.max(1)))
+    }
+
+    /// A reused buffer grown by `reserve`, or a `new` one when the shelf is empty.
+    fn take(&self, reserve: impl FnOnce(&mut T), new: impl FnOnce() -> T) -> T {
+        match self.0.pop() {
+            Some(mut item) => {
+                reserve(&mut item);
+                item
+            }
+            None => new(),
+        }
+    }
+
+    /// Keeps `item`, emptied, unless it is too large or the shelf is full.
+    fn give(&self, mut item: T) {
+        if item.keep() {
+            item.empty();
+            let _ = self.0.push(item);
+        }
+    }
+}
+
+/// Cleared buffers waiting for reuse: records' attribute buffers, events' attribute lists and
+/// name strings.
 #[derive(Debug)]
 pub(crate) struct AttrsPool {
-    free: ArrayQueue<Attrs>,
-    /// Cleared attribute lists of span events.
-    event_attrs: ArrayQueue<Vec<KeyValue>>,
-    /// Cleared strings of span and event names.
-    names: ArrayQueue<String>,
+    attrs: Shelf<Attrs>,
+    event_attrs: Shelf<Vec<KeyValue>>,
+    names: Shelf<String>,
 }
 
 impl AttrsPool {
-    /// A pool of at most `capacity` buffers.
+    /// A pool of at most `capacity` buffers of each kind.
     pub(crate) fn new(capacity: usize) -> Self {
         AttrsPool {
-            free: ArrayQueue::new(capacity.max(1)),
-            event_attrs: ArrayQueue::new(capacity.max(1)),
-            names: ArrayQueue::new(capacity.max(1)),
+            attrs: Shelf::new(capacity),
+            event_attrs: Shelf::new(capacity),
+            names: Shelf::new(capacity),
         }
     }
 
     /// A buffer with room for `items` attributes and `text` bytes: a reused one when the
     /// pool has one, else a new one.
     pub(crate) fn take(&self, items: usize, text: usize) -> Attrs {
-        match self.free.pop() {
-            Some(mut attrs) => {
-                attrs.reserve(items, text);
-                attrs
-            }
-            None => Attrs::with_capacity(items, text),
-        }
+        self.attrs.take(
+            |a| a.reserve(items, text),
+            || Attrs::with_capacity(items, text),
+        )
     }
 
     /// Keeps `attrs` for reuse, emptied, unless it is too large or the pool is full.
-    pub(crate) fn give(&self, mut attrs: Attrs) {
-        let (items, text) = attrs.capacity();
-        if items > MAX_ITEMS || text > MAX_TEXT {
-            return;
-        }
-        attrs.clear();
-        let _ = self.free.push(attrs);
+    pub(crate) fn give(&self, attrs: Attrs) {
+        self.attrs.give(attrs);
     }
 
     /// An event's attribute list with room for `items`: a reused one when the pool has one.
     pub(crate) fn take_event_attrs(&self, items: usize) -> Vec<KeyValue> {
-        match self.event_attrs.pop() {
-            Some(mut list) => {
-                list.reserve(items);
-                list
-            }
-            None => Vec::with_capacity(items),
-        }
+        self.event_attrs
+            .take(|l| l.reserve(items), || Vec::with_capacity(items))
     }
 
     /// Keeps an event's attribute list for reuse, emptied, unless it is too large or the pool
     /// is full.
-    pub(crate) fn give_event_attrs(&self, mut list: Vec<KeyValue>) {
-        if list.capacity() == 0 || list.capacity() > MAX_ITEMS {
-            return;
-        }
-        list.clear();
-        let _ = self.event_attrs.push(list);
+    pub(crate) fn give_event_attrs(&self, list: Vec<KeyValue>) {
+        self.event_attrs.give(list);
     }
 
     /// A string with room for `len` bytes, for a span's or an event's name: a reused one when
     /// the pool has one.
     pub(crate) fn take_name(&self, len: usize) -> String {
-        match self.names.pop() {
-            Some(mut name) => {
-                name.reserve(len);
-                name
-            }
-            None => String::with_capacity(len),
-        }
+        self.names
+            .take(|n| n.reserve(len), || String::with_capacity(len))
     }
 
     /// Keeps a name's string for reuse, emptied, unless it is too large or the pool is full.
-    pub(crate) fn give_name(&self, mut name: String) {
-        if name.capacity() == 0 || name.capacity() > MAX_TEXT {
-            return;
-        }
-        name.clear();
-        let _ = self.names.push(name);
+    pub(crate) fn give_name(&self, name: String) {
+        self.names.give(name);
     }
 
     /// Buffers waiting (tests).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.free.len()
+        self.attrs.0.len()
     }
 
     /// Name strings waiting (tests).
     #[cfg(test)]
     pub(crate) fn names_len(&self) -> usize {
-        self.names.len()
+        self.names.0.len()
     }
 
     /// Event attribute lists waiting (tests).
     #[cfg(test)]
     pub(crate) fn event_attrs_len(&self) -> usize {
-        self.event_attrs.len()
+        self.event_attrs.0.len()
     }
 }
 
@@ -168,55 +206,61 @@ mod tests {
         assert!(fresh.capacity().0 >= 3 && fresh.capacity().1 >= 5);
     }
 
-    #[test]
-    fn event_attribute_lists_come_back_empty_with_their_room_and_bounded() {
-        let pool = AttrsPool::new(2);
-        let mut list = pool.take_event_attrs(6);
-        list.push(KeyValue::new("message", String::from("owned")));
-        list.push(KeyValue::new("level", "INFO"));
-        let (ptr, cap) = (list.as_ptr(), list.capacity());
-        pool.give_event_attrs(list);
-        assert_eq!(pool.event_attrs_len(), 1);
-        let again = pool.take_event_attrs(3);
-        assert!(again.is_empty());
-        assert_eq!(
-            (again.as_ptr(), again.capacity()),
-            (ptr, cap),
-            "the same buffer"
-        );
-        assert_eq!(pool.event_attrs_len(), 0);
-
-        pool.give_event_attrs(Vec::with_capacity(MAX_ITEMS + 1));
-        pool.give_event_attrs(Vec::new());
-        assert_eq!(pool.event_attrs_len(), 0, "too large, or nothing to keep");
+    /// A buffer taken, filled, given back and taken again is the same buffer, empty; a
+    /// buffer too large or with no room is not kept, and the shelf holds at most its capacity.
+    fn reuse_is_exact_and_bounded<T: Reuse + std::fmt::Debug>(
+        filled: T,
+        as_ptr: impl Fn(&T) -> (*const u8, usize),
+        is_empty: impl Fn(&T) -> bool,
+        too_large: T,
+        no_room: T,
+        small: impl Fn() -> T,
+    ) {
+        let shelf = Shelf::new(2);
+        let before = as_ptr(&filled);
+        shelf.give(filled);
+        assert_eq!(shelf.0.len(), 1);
+        let again = shelf.take(|_| {}, || panic!("the kept buffer, not a new one"));
+        assert!(is_empty(&again), "{again:?}");
+        assert_eq!(as_ptr(&again), before, "the same buffer");
+        shelf.give(too_large);
+        shelf.give(no_room);
+        assert_eq!(shelf.0.len(), 0, "too large, or nothing to keep");
         for _ in 0..3 {
-            pool.give_event_attrs(Vec::with_capacity(4));
+            shelf.give(small());
         }
-        assert_eq!(pool.event_attrs_len(), 2, "bounded");
+        assert_eq!(shelf.0.len(), 2, "bounded");
     }
 
     #[test]
-    fn name_strings_come_back_empty_with_their_room_and_bounded() {
-        let pool = AttrsPool::new(2);
-        let mut name = pool.take_name(9);
-        name.push_str("GET /work");
-        let (ptr, cap) = (name.as_ptr(), name.capacity());
-        pool.give_name(name);
-        assert_eq!(pool.names_len(), 1);
-        let again = pool.take_name(4);
-        assert!(again.is_empty());
-        assert_eq!(
-            (again.as_ptr(), again.capacity()),
-            (ptr, cap),
-            "the same buffer"
+    fn event_attribute_lists_and_names_come_back_empty_with_their_room_and_bounded() {
+        let mut list = Vec::with_capacity(6);
+        list.push(KeyValue::new("message", String::from("owned")));
+        list.push(KeyValue::new("level", "INFO"));
+        reuse_is_exact_and_bounded(
+            list,
+            |l: &Vec<KeyValue>| (l.as_ptr().cast(), l.capacity()),
+            |l| l.is_empty(),
+            Vec::with_capacity(MAX_ITEMS + 1),
+            Vec::new(),
+            || Vec::with_capacity(4),
         );
-
-        pool.give_name(String::with_capacity(MAX_TEXT + 1));
-        pool.give_name(String::new());
-        assert_eq!(pool.names_len(), 0, "too large, or nothing to keep");
-        for _ in 0..3 {
-            pool.give_name(String::with_capacity(8));
-        }
-        assert_eq!(pool.names_len(), 2, "bounded");
+        let mut name = String::with_capacity(9);
+        name.push_str("GET /work");
+        reuse_is_exact_and_bounded(
+            name,
+            |n: &String| (n.as_ptr(), n.capacity()),
+            |n| n.is_empty(),
+            String::with_capacity(MAX_TEXT + 1),
+            String::new(),
+            || String::with_capacity(8),
+        );
+        // Through the pool: taking grows a reused buffer to the room asked for.
+        let pool = AttrsPool::new(1);
+        pool.give_event_attrs(Vec::with_capacity(2));
+        pool.give_name(String::with_capacity(2));
+        assert!(pool.take_event_attrs(MAX_ITEMS).capacity() >= MAX_ITEMS);
+        assert!(pool.take_name(MAX_TEXT).capacity() >= MAX_TEXT);
+        assert_eq!((pool.event_attrs_len(), pool.names_len()), (0, 0));
     }
 }
