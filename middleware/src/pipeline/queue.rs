@@ -257,6 +257,30 @@ mod tests {
     }
 
     #[test]
+    fn the_bound_is_exact_under_concurrent_pushes() {
+        let q = std::sync::Arc::new(Queue::new(1000, 100));
+        let accepted: usize = (0..4)
+            .map(|t| {
+                let q = q.clone();
+                std::thread::spawn(move || (0..1000).filter(|i| q.push(t * 1000 + i)).count())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .sum();
+        assert_eq!((accepted, q.len(), q.dropped()), (1000, 1000, 3000));
+        let mut out = Vec::new();
+        q.pop_into(&mut out, usize::MAX);
+        out.sort_unstable();
+        out.dedup();
+        assert_eq!(
+            (out.len(), q.len()),
+            (1000, 0),
+            "every accepted record, once"
+        );
+    }
+
+    #[test]
     fn the_export_thread_is_woken_once_per_batch_not_per_record() {
         let q = Queue::new(100, 10);
         for i in 0..9 {
